@@ -1,0 +1,82 @@
+# runbook.ops: `make demo` and `make test` do all the set-up on a fresh Debian/Ubuntu machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STATE := .state
+COLLECTION_LINK := .collections/ansible_collections/runbook/ops
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+APT_PACKAGES := postgresql redis-server logrotate
+APT := apt-get -o DPkg::Lock::Timeout=600 -y -q
+
+.PHONY: help deps venv demo demo-stop test unit sanity lint changelog-lint integration bench clean
+
+help:
+	@echo "make demo       start a throwaway PostgreSQL and HTTP service, run playbooks/daily.yml"
+	@echo "make demo-stop  stop what make demo started"
+	@echo "make test       unit, sanity, lint and integration tests (installs what they need)"
+	@echo "make bench      the daily-run benchmark (bench/)"
+
+# Distribution packages the demo and the tests run for real. Installed only when missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO $(APT) update >/dev/null && DEBIAN_FRONTEND=noninteractive $$SUDO $(APT) install $$missing >/dev/null; \
+	fi
+
+$(BIN)/.installed: requirements-dev.txt
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -U pip
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(COLLECTION_LINK):
+	@mkdir -p $(dir $@)
+	@ln -sfn ../../.. $@
+
+venv: $(BIN)/.installed $(COLLECTION_LINK)
+
+demo: deps venv
+	@$(BIN)/python tools/embedded.py start --state $(STATE)/demo --services postgres,http > $(STATE)/demo-services.json
+	@$(BIN)/python tools/embedded.py status --state $(STATE)/demo > /dev/null
+	$(BIN)/ansible-playbook -i inventories/local playbooks/daily.yml \
+	  -e runbook_ops_state_dir=$(CURDIR)/$(STATE)/demo \
+	  -e daily_checks_report_dir=$(CURDIR)/reports/daily
+	@echo
+	@echo "Report: $(CURDIR)/reports/daily/latest/report.md (also report.json, junit.xml)"
+	@echo "Stop the demo services with: make demo-stop"
+
+demo-stop:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python tools/embedded.py stop --state $(STATE)/demo > /dev/null; fi
+	@echo "demo services stopped"
+
+test: deps venv unit sanity lint integration
+
+unit:
+	$(BIN)/pytest -q tests/unit
+
+sanity:
+	tests/sanity/run.sh
+
+lint:
+	$(BIN)/ruff check plugins tests tools bench
+	$(BIN)/ansible-lint
+	$(BIN)/antsibull-changelog lint
+
+integration:
+	$(BIN)/pytest -q -n 2 tests/integration
+
+bench: deps venv
+	$(BIN)/python bench/daily_run.py
+
+clean: demo-stop
+	rm -rf $(STATE) reports tests/output .collections
