@@ -94,8 +94,13 @@ def start_postgres(state, password='demo-secret'):
     _as_postgres([os.path.join(bindir, 'pg_ctl'), '-D', data, '-l', log, '-w', '-t', '60',
                   '-o', '-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off'
                   % (port, sockets), 'start'], stdout=subprocess.DEVNULL)
+    # A libpq password file, so that clients need no password on their command line.
+    passfile = os.path.join(base, 'pgpass')
+    fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as stream:
+        stream.write('127.0.0.1:%d:*:postgres:%s\n' % (port, password))
     return {'port': port, 'host': '127.0.0.1', 'socket_dir': sockets, 'data': data,
-            'user': 'postgres', 'password': password, 'bindir': bindir}
+            'user': 'postgres', 'password': password, 'bindir': bindir, 'passfile': passfile}
 
 
 def stop_postgres(facts):

@@ -53,7 +53,7 @@ METRICS = {
     'cpu': {'usage': ('%', ABOVE, 80, 95, False),
             'load': ('per core', ABOVE, None, None, False)},
     'systemd_unit': {},
-    'process': {'count': ('processes', BELOW, None, 1, False)},
+    'process': {'count': (None, BELOW, None, 1, False)},
     'docker_container': {'restarts': ('restarts', ABOVE, None, None, False)},
     'file_freshness': {'age': ('s', ABOVE, None, None, True)},
     'command': {},
@@ -416,7 +416,7 @@ def run_tcp(probe, context):
     latency = _ms(time.monotonic() - started)
     sock.close()
     return [_metric(probe, 'latency', latency,
-                    'connect to %s:%s took' % (probe['host'], probe['port']))]
+                    'connect latency to %s:%s' % (probe['host'], probe['port']))]
 
 
 def _load_certificate(data, der):
@@ -591,8 +591,8 @@ def run_postgres(probe, context):
         connection.close()
     role = 'replica' if in_recovery else 'primary'
     checks = [_metric(probe, 'latency', latency,
-                      'PostgreSQL %s (%s) at %s answered SELECT 1; connect and query took'
-                      % (version, role, where), details={'role': role, 'version': version})]
+                      'PostgreSQL %s (%s) at %s answered SELECT 1; latency'
+                      % (version.split()[0], role, where), details={'role': role, 'version': version})]
     percent = round(100.0 * in_use / max_connections, 2) if max_connections else None
     checks.append(_metric(probe, 'connections', percent,
                           'connections in use at %s (%d of max_connections %d)'
@@ -632,7 +632,7 @@ def run_redis(probe, context):
     finally:
         client.close()
     role = replication.get('role')
-    check = _metric(probe, 'latency', latency, 'Redis (%s) at %s answered PING in' % (role, where),
+    check = _metric(probe, 'latency', latency, 'Redis (%s) at %s answered PING; latency' % (role, where),
                     details={'role': role})
     expected = probe.get('expected_role')
     if expected and role != expected:
@@ -868,21 +868,23 @@ def run_process(probe, context):
     if probe.get('pidfile'):
         pidfile = probe['pidfile']
         try:
-            text = _read(pidfile).strip()
+            # the pid is the first line (PostgreSQL's postmaster.pid has more lines)
+            text = (_read(pidfile).strip().splitlines() or [''])[0].strip()
         except (IOError, OSError) as exc:
             return [check_result(probe['name'], 'process', CRITICAL,
                                  'pidfile %s cannot be read: %s' % (pidfile, exc.strerror or exc),
-                                 value=0, unit='processes')]
+                                 value=0)]
         if not text.isdigit():
             return [check_result(probe['name'], 'process', CRITICAL,
                                  'pidfile %s holds %r, not a process id' % (pidfile, text[:40]),
-                                 value=0, unit='processes')]
+                                 value=0)]
         pids = [int(text)] if _alive(int(text)) else []
-        what = 'processes alive from pidfile %s (pid %s)' % (pidfile, text)
+        what = 'number of live processes from pidfile %s (pid %s)' % (pidfile, text)
     else:
         pids = find_processes(probe.get('process_name'), probe.get('cmdline_pattern'))
-        what = 'processes named %s' % probe['process_name'] if probe.get('process_name') \
-            else 'processes matching /%s/' % probe['cmdline_pattern']
+        what = 'number of live processes named %s' % probe['process_name'] \
+            if probe.get('process_name') \
+            else 'number of live processes matching /%s/' % probe['cmdline_pattern']
     return [_metric(probe, 'count', len(pids), what, details={'pids': pids[:50]})]
 
 
