@@ -173,6 +173,8 @@ def prepare_probe(probe, index):
         raise InvalidProbe('probe #%d is not a dict with a kind' % (index + 1))
     what = _label(probe, index)
     kind = probe.get('kind')
+    if not kind:
+        raise InvalidProbe('%s: kind is required; use one of %s' % (what, ', '.join(KINDS)))
     if kind not in METRICS:
         raise InvalidProbe('%s: unknown kind %r; use one of %s'
                            % (what, kind, ', '.join(KINDS)))

@@ -16,9 +16,11 @@ from ansible_collections.runbook.ops.plugins.module_utils.checks import (
 )
 
 UNREACHABLE = 'unreachable'
-HOST_STATUSES = (OK, WARNING, UNKNOWN, CRITICAL, UNREACHABLE)
-# An unreachable host counts as critical when the run is rolled up.
-HOST_SEVERITY = dict(SEVERITY, **{UNREACHABLE: SEVERITY[CRITICAL]})
+ERROR = 'error'
+HOST_STATUSES = (OK, WARNING, UNKNOWN, CRITICAL, UNREACHABLE, ERROR)
+# A host that was unreachable, or whose checks could not run at all (bad probe
+# definitions), counts as critical when the run is rolled up.
+HOST_SEVERITY = dict(SEVERITY, **{UNREACHABLE: SEVERITY[CRITICAL], ERROR: SEVERITY[CRITICAL]})
 REPORT_VERSION = 1
 _CHECK_KEYS = ('name', 'kind', 'status', 'value', 'unit', 'warning', 'critical', 'message',
                'duration_ms', 'details')
@@ -33,7 +35,7 @@ def host_entry(host, result):
         return {'host': host, 'status': UNREACHABLE, 'reachable': False, 'checks': [],
                 'message': 'host unreachable: %s' % str(result.get('msg', '')).strip()}
     if 'checks' not in result:
-        return {'host': host, 'status': UNKNOWN, 'reachable': True, 'checks': [],
+        return {'host': host, 'status': ERROR, 'reachable': True, 'checks': [],
                 'message': 'the checks could not run: %s' % str(result.get('msg', '')).strip()}
     checks = []
     for check in result['checks']:
@@ -87,7 +89,7 @@ def render_json(report):
 
 
 _ICONS = {OK: 'OK', WARNING: 'WARNING', UNKNOWN: 'UNKNOWN', CRITICAL: 'CRITICAL',
-          UNREACHABLE: 'UNREACHABLE'}
+          UNREACHABLE: 'UNREACHABLE', ERROR: 'ERROR'}
 
 
 def _cell(value):
@@ -131,7 +133,7 @@ def render_markdown(report):
         for entry in down:
             lines.append('- **%s** %s: %s' % (_ICONS[entry['status']], entry['host'],
                                               entry['message']))
-        ordered = sorted(problems, key=lambda item: -SEVERITY[item[1]['status']])
+        ordered = sorted(problems, key=lambda item: -SEVERITY[item[1]['status']])  # stable
         for host, check in ordered:
             lines.append('- **%s** %s / %s: %s' % (_ICONS[check['status']], host, check['name'],
                                                    check.get('message') or ''))

@@ -83,10 +83,9 @@ options:
             O(probes[].path) (seconds; thresholds accept durations such as C(25h)).
           - C(command) runs O(probes[].command) without a shell and checks its exit code
             and output.
+          - Required. It is checked by the module rather than by Ansible so that the error
+            names the probe.
         type: str
-        required: true
-        choices: [http, tcp, tls_cert, postgres, redis, disk, memory, cpu, systemd_unit,
-                  process, docker_container, file_freshness, command]
       warning:
         description:
           - Warning threshold of the kind's primary metric (see O(probes[].kind)).
@@ -405,12 +404,12 @@ from ansible_collections.runbook.ops.plugins.module_utils.checks import (
     CRITICAL, InvalidProbe, summarize,
 )
 from ansible_collections.runbook.ops.plugins.module_utils.probes import (
-    KINDS, prepare_probes, run_probes,
+    prepare_probes, run_probes,
 )
 
 PROBE_OPTIONS = dict(
     name=dict(type='str'),
-    kind=dict(type='str', required=True, choices=list(KINDS)),
+    kind=dict(type='str'),
     warning=dict(type='raw'),
     critical=dict(type='raw'),
     thresholds=dict(type='dict'),

@@ -97,7 +97,7 @@ status:
   type: str
   sample: warning
 host_status:
-  description: Each host's rolled-up status (ok, warning, unknown, critical or unreachable).
+  description: Each host's rolled-up status (ok, warning, unknown, critical, unreachable, or error when its probes could not run at all).
   returned: always
   type: dict
   sample: {web1: ok, db1: warning, backup1: unreachable}
@@ -105,7 +105,7 @@ hosts_by_status:
   description: How many hosts ended in each status.
   returned: always
   type: dict
-  sample: {ok: 1, warning: 1, unknown: 0, critical: 0, unreachable: 1}
+  sample: {ok: 1, warning: 1, unknown: 0, critical: 0, unreachable: 1, error: 0}
 checks_by_status:
   description: How many checks ended in each status, over all hosts.
   returned: always
