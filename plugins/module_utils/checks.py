@@ -96,7 +96,9 @@ def validate_thresholds(warning, critical, direction, what):
             continue
         if isinstance(limit, bool) or not isinstance(limit, (int, float)):
             raise InvalidProbe('%s: %s threshold %r is not a number' % (what, label, limit))
-        if limit < 0 or math.isnan(limit):
+        if math.isnan(limit):
+            raise InvalidProbe('%s: %s threshold is NaN, not a number' % (what, label))
+        if limit < 0:
             raise InvalidProbe('%s: %s threshold %r is negative; give a value >= 0'
                                % (what, label, limit))
     if warning is not None and critical is not None:
@@ -256,6 +258,8 @@ def parse_assertion(spec, what):
         path = spec.get('path')
         op = spec.get('op', '==' if 'value' in spec else 'exists')
         value = spec.get('value')
+        if op not in ('exists', 'absent') and 'value' not in spec:
+            raise InvalidProbe('%s: assertion %r has no value for %s' % (what, spec, op))
     elif isinstance(spec, str):
         match = _ASSERTION.match(spec)
         if not match or not match.group('path'):
@@ -269,6 +273,9 @@ def parse_assertion(spec, what):
                                    % (what, spec, ', '.join(_OPERATORS)))
             op = 'exists'
         value = None
+        if op in ('exists', 'absent') and raw:
+            raise InvalidProbe('%s: assertion %r has text after %s; %s takes no value'
+                               % (what, spec, op, op))
         if op not in ('exists', 'absent'):
             if raw == '':
                 raise InvalidProbe('%s: assertion %r has no value after %s' % (what, spec, op))
@@ -285,6 +292,11 @@ def parse_assertion(spec, what):
     if op not in _OPERATORS:
         raise InvalidProbe('%s: assertion %r has unknown operator %r; use one of %s'
                            % (what, spec, op, ', '.join(_OPERATORS)))
+    try:
+        split_path(path)
+    except ValueError:
+        raise InvalidProbe('%s: assertion %r has a bad field path %r; write fields with dots '
+                           'and list indexes in brackets, e.g. items[0].id' % (what, spec, path))
     if op == '=~':
         try:
             re.compile(str(value))
@@ -335,6 +347,19 @@ def lookup_path(document, path):
     return node
 
 
+def _json_equal(left, right):
+    """Equality of JSON values, where true is not 1 and false is not 0
+    (Python's == says they are)."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return isinstance(left, bool) and isinstance(right, bool) and left == right
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(_json_equal(a, b) for a, b in zip(left, right))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return (set(left) == set(right)
+                and all(_json_equal(left[key], right[key]) for key in left))
+    return left == right
+
+
 def evaluate_assertion(document, assertion):
     """(passed, actual, text) for one normalised assertion on a JSON document."""
     actual = lookup_path(document, assertion['path'])
@@ -349,9 +374,9 @@ def evaluate_assertion(document, assertion):
     if actual is _MISSING:
         return False, shown, text
     if op == '==':
-        return actual == expected, shown, text
+        return _json_equal(actual, expected), shown, text
     if op == '!=':
-        return actual != expected, shown, text
+        return not _json_equal(actual, expected), shown, text
     if op == '=~':
         return re.search(str(expected), actual if isinstance(actual, str) else json.dumps(actual)) is not None, shown, text
     numbers = (int, float)

@@ -123,7 +123,8 @@ def default_name(probe):
         return 'container:%s' % probe['container']
     if kind == 'command':
         command = probe['command']
-        return 'command:%s' % (command if isinstance(command, str) else ' '.join(command))
+        return 'command:%s' % (command if isinstance(command, str)
+                               else ' '.join(str(part) for part in command))
     return kind
 
 
@@ -666,6 +667,10 @@ def _bytes(count):
         value /= 1024.0
 
 
+# the kernel writes space, tab, newline and backslash in mount points as \040 etc.
+_MOUNT_ESCAPE = re.compile(r'\\([0-7]{3})')
+
+
 def real_mounts(mounts_file='/proc/mounts'):
     """Mount points of real filesystems, one per device, in mount order."""
     mounts, devices = [], set()
@@ -674,7 +679,7 @@ def real_mounts(mounts_file='/proc/mounts'):
             fields = line.split()
             if len(fields) < 3 or fields[2] in PSEUDO_FILESYSTEMS:
                 continue
-            point = fields[1].replace('\\040', ' ')
+            point = _MOUNT_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), fields[1])
             if fields[0] in devices and fields[0] != 'overlay':
                 continue
             devices.add(fields[0])
