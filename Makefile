@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 APT_PACKAGES := postgresql redis-server logrotate
 APT := apt-get -o DPkg::Lock::Timeout=600 -y -q
 
-.PHONY: help deps venv demo demo-stop test unit sanity lint changelog-lint integration bench clean
+.PHONY: help deps docker-engine venv demo demo-stop test unit sanity lint integration bench clean
 
 help:
 	@echo "make demo       start a throwaway PostgreSQL and HTTP service, run playbooks/daily.yml"
@@ -32,6 +32,12 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO $(APT) update >/dev/null && DEBIAN_FRONTEND=noninteractive $$SUDO $(APT) install $$missing >/dev/null; \
 	fi
+
+# A Docker engine for the docker_container probe tests (and later Molecule): Debian's
+# docker.io and dockerd started directly (no systemd as PID 1 here), plus a tiny local
+# image; no registry is reachable. Idempotent: seconds when it already runs.
+docker-engine:
+	@bash tests/bin/ensure-docker.sh
 
 $(BIN)/.installed: requirements-dev.txt
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
@@ -72,7 +78,7 @@ lint:
 	$(BIN)/ansible-lint
 	$(BIN)/antsibull-changelog lint
 
-integration:
+integration: docker-engine
 	$(BIN)/pytest -q -n 2 tests/integration
 
 bench: deps venv
