@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Throwaway services on loopback for `make demo` and the tests.
 
     embedded.py start  --state DIR [--services postgres,http,redis]
@@ -143,7 +143,7 @@ def _kill(pid):
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    for _ in range(50):
+    for _attempt in range(50):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -215,7 +215,7 @@ def stop(state):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('action', choices=('start', 'stop', 'status'))
     parser.add_argument('--state', required=True)
     parser.add_argument('--services', default='postgres,http')

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """A small HTTP health service for the demo and the tests.
 
 GET /health          {"status": "healthy", "components": {"db": {"status": "up"}}}

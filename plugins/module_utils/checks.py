@@ -378,7 +378,8 @@ def evaluate_assertion(document, assertion):
     if op == '!=':
         return not _json_equal(actual, expected), shown, text
     if op == '=~':
-        return re.search(str(expected), actual if isinstance(actual, str) else json.dumps(actual)) is not None, shown, text
+        subject = actual if isinstance(actual, str) else json.dumps(actual)
+        return re.search(str(expected), subject) is not None, shown, text
     numbers = (int, float)
     if (isinstance(actual, bool) or isinstance(expected, bool)
             or not isinstance(actual, numbers) or not isinstance(expected, numbers)):

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 
 from ansible_collections.runbook.ops.plugins.module_utils.checks import (
     ABOVE, BELOW, CRITICAL, OK, UNKNOWN, WARNING, InvalidProbe, ProbeError, Unreachable,
-    check_result, describe_thresholds, evaluate, evaluate_assertion, format_duration,
+    check_result, describe_thresholds, evaluate_assertion, format_duration,
     format_number, latency_stats, metric_check, parse_assertion, parse_duration,
     validate_thresholds, worst,
 )
@@ -399,8 +399,8 @@ def run_http(probe, context):
     stats = latency_stats(latencies)
     stat = probe['latency_stat']
     details = {'status_codes': codes, 'latency_ms': stats, 'assertions': assertion_results}
-    what = '%s latency %s over %d sample%s' % (probe['url'], stat, len(latencies),
-                                              '' if len(latencies) == 1 else 's')
+    what = '%s latency %s over %d sample%s' % (
+        probe['url'], stat, len(latencies), '' if len(latencies) == 1 else 's')
     check = _metric(probe, 'latency', stats[stat], what, details=details)
     if failures:
         unique = sorted(set(failures), key=failures.index)
@@ -821,8 +821,8 @@ def run_systemd_unit(probe, context):
     elif active in ('activating', 'reloading', 'deactivating'):
         status, message = WARNING, 'unit %s is %s (%s), expected %s' % (unit, active, sub, expected)
     else:
-        status, message = CRITICAL, 'unit %s is %s (%s), expected %s' % (unit, active, sub,
-                                                                        expected)
+        status, message = CRITICAL, 'unit %s is %s (%s), expected %s' % (
+            unit, active, sub, expected)
     return [check_result(probe['name'], 'systemd_unit', status, message, value=active,
                          details=details)]
 
@@ -951,14 +951,13 @@ def run_file_freshness(probe, context):
                              'no file matches %s' % pattern, unit='s', warning=warning,
                              critical=critical)]
     age = round(max(0.0, time.time() - newest_mtime), 1)
-    check = _metric(probe, 'age', age, 'newest file %s is %s old; age' % (newest,
-                                                                            format_duration(age)),
-                    details={'path': newest, 'mtime': newest_mtime})
+    what = 'newest file %s is %s old; age' % (newest, format_duration(age))
+    check = _metric(probe, 'age', age, what, details={'path': newest, 'mtime': newest_mtime})
     limits = describe_thresholds(
         format_duration(warning) if warning is not None else None,
         format_duration(critical) if critical is not None else None, ABOVE)
-    check['message'] = 'newest file %s is %s old%s' % (newest, format_duration(age),
-                                                        ' (%s)' % limits if limits else '')
+    check['message'] = 'newest file %s is %s old%s' % (
+        newest, format_duration(age), ' (%s)' % limits if limits else '')
     return [check]
 
 
@@ -1032,4 +1031,3 @@ def run_probes(probes, concurrency=16, context=None):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(lambda probe: run_probe(probe, context), probes))
     return [check for checks in results for check in checks]
-

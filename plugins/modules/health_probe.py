@@ -27,7 +27,9 @@ description:
     that names the probe and the fix.
   - The module only reads; C(changed) is always false.
 author:
-  - runbook.ops contributors
+  - runbook.ops contributors (@runbook)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -35,6 +37,9 @@ attributes:
       probe runs its command in check mode; give it only read-only commands.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 options:
   probes:
     description:
@@ -379,7 +384,9 @@ checks:
     message:
       description: What was measured, its value and the thresholds, or why it could not be.
       type: str
-      sample: connections in use at /run/postgresql:5432/postgres (12 of max_connections 100) is 12 % (warning > 80 %, critical > 90 %)
+      sample: >-
+        connections in use at /run/postgresql:5432/postgres (12 of max_connections 100)
+        is 12 % (warning > 80 %, critical > 90 %)
     duration_ms:
       description: How long the probe took.
       type: float

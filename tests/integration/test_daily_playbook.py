@@ -63,7 +63,7 @@ def recap(output):
     for line in lines:
         if ':' not in line:
             continue
-        host, _, counts = line.partition(':')
+        host, _colon, counts = line.partition(':')
         hosts[host.strip()] = dict((k, int(v)) for k, v in
                                    (item.split('=') for item in counts.split()))
     return hosts
@@ -79,7 +79,7 @@ def daily_run(tmp_path_factory):
 
 
 def test_every_host_is_reported_before_the_verdict(daily_run):
-    run, report_dir, _ = daily_run
+    run, report_dir, _inventory = daily_run
     assert run.returncode == 2, run.stdout
     report = json.loads((report_dir / 'latest' / 'report.json').read_text())
     statuses = dict((h['host'], h['status']) for h in report['hosts'])
@@ -98,7 +98,7 @@ def test_every_host_is_reported_before_the_verdict(daily_run):
 
 
 def test_report_holds_every_check_with_value_and_thresholds(daily_run):
-    _, report_dir, _ = daily_run
+    _run, report_dir, _inventory = daily_run
     report = json.loads((report_dir / 'latest' / 'report.json').read_text())
     warn = next(h for h in report['hosts'] if h['host'] == 'warn')
     disk = next(c for c in warn['checks'] if c['name'] == 'root disk[/]')
@@ -116,7 +116,7 @@ def test_report_holds_every_check_with_value_and_thresholds(daily_run):
 
 
 def test_markdown_and_junit_reports(daily_run):
-    _, report_dir, _ = daily_run
+    _run, report_dir, _inventory = daily_run
     markdown = (report_dir / 'latest' / 'report.md').read_text()
     assert markdown.startswith('# Daily health check: test system')
     assert '**UNREACHABLE** gone' in markdown
@@ -134,14 +134,14 @@ def test_markdown_and_junit_reports(daily_run):
 
 
 def test_secrets_stay_out_of_output_and_reports(daily_run):
-    run, report_dir, _ = daily_run
+    run, report_dir, _inventory = daily_run
     assert SECRET not in run.stdout
     for name in ('report.md', 'report.json', 'junit.xml'):
         assert SECRET not in (report_dir / 'latest' / name).read_text()
 
 
 def test_fail_on_warning_and_check_mode(daily_run, tmp_path):
-    _, _, inventory = daily_run
+    _run, _report_dir, inventory = daily_run
     run = run_daily(inventory, tmp_path, '--check', '--limit', 'good,warn',
                     '-e', 'daily_checks_fail_on=warning')
     assert run.returncode == 2, run.stdout
