@@ -50,8 +50,8 @@ def engine():
 
 
 def _remove_session_containers(client):
-    for container in client.containers.list(all=True, filters={'label': '%s=%s'
-                                                                % (LABEL, SESSION)}):
+    session_label = '%s=%s' % (LABEL, SESSION)
+    for container in client.containers.list(all=True, filters={'label': session_label}):
         try:
             container.remove(force=True, v=True)
         except docker.errors.NotFound:

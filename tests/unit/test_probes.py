@@ -218,7 +218,7 @@ def wait_for_exec(pid, argv):
     """Popen can return while the child is still inside exec, when its cmdline
     reads empty for a moment; wait (bounded) until /proc shows the new program."""
     expected = b'\0'.join(part.encode() for part in argv) + b'\0'
-    for _ in range(500):
+    for _attempt in range(500):
         with open('/proc/%d/cmdline' % pid, 'rb') as stream:
             if stream.read() == expected:
                 return
@@ -257,7 +257,7 @@ def test_find_processes_misses_ended_and_zombie_processes(sleeper):
     pattern = r'^sleep %s$' % seconds.replace('.', r'\.')
     process.kill()
     # not yet waited for: a zombie still in /proc, but not alive
-    for _ in range(200):
+    for _attempt in range(200):
         with open('/proc/%d/stat' % process.pid) as stream:
             if stream.read().rsplit(')', 1)[-1].split()[0] == 'Z':
                 break
@@ -439,8 +439,8 @@ def test_prepare_probes_ignores_options_set_to_none():
     ({'kind': 'cpu'}, {'usage': (80, 95), 'load': (None, None)}),
     ({'kind': 'postgres'}, {'latency': (None, None), 'connections': (80, 90),
                             'replication_lag': (60, 300)}),
-    ({'kind': 'postgres', 'thresholds': {'replication_lag': {'warning': '30s',
-                                                              'critical': '5m'}}},
+    ({'kind': 'postgres',
+      'thresholds': {'replication_lag': {'warning': '30s', 'critical': '5m'}}},
      {'latency': (None, None), 'connections': (80, 90), 'replication_lag': (30.0, 300.0)}),
     ({'kind': 'redis'}, {'latency': (None, None), 'memory': (80, 90)}),
     ({'kind': 'process', 'process_name': 'nginx'}, {'count': (None, 1)}),
