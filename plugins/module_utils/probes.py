@@ -26,6 +26,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from stat import S_ISREG
 
 from ansible_collections.runbook.ops.plugins.module_utils.checks import (
     ABOVE, BELOW, CRITICAL, OK, UNKNOWN, WARNING, InvalidProbe, ProbeError, Unreachable,
@@ -350,6 +351,9 @@ def run_http(probe, context):
     except ImportError:  # pragma: no cover - Python 2 is not supported
         raise ProbeError('urllib is not available')
 
+    ca_path = probe.get('ca_path')
+    if ca_path and not os.access(ca_path, os.R_OK):  # a local problem, not the target's
+        raise ProbeError('cannot read the CA bundle %s (ca_path)' % ca_path)
     latencies, codes, failures = [], [], []
     assertion_results = []
     data = probe.get('body')
@@ -940,9 +944,12 @@ def run_file_freshness(probe, context):
     newest, newest_mtime = None, None
     for path in glob.iglob(pattern, recursive=True):
         try:
-            mtime = os.stat(path).st_mtime
+            info = os.stat(path)
         except OSError:
             continue
+        if not S_ISREG(info.st_mode):  # '**' also matches directories, whose mtime
+            continue                   # changes when retention deletes a file
+        mtime = info.st_mtime
         if newest_mtime is None or mtime > newest_mtime:
             newest, newest_mtime = path, mtime
     warning, critical = probe['limits']['age']
