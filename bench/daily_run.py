@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """The daily-run benchmark: playbooks/daily.yml on 50 local hosts against anchors.
 
     .venv/bin/python bench/daily_run.py [--rounds 3] [--hosts 50] [--no-profile]
@@ -104,8 +104,8 @@ def probes_for(services, fresh_file, cert_file):
 
 def write_inventory(path, hosts, probes):
     inventory = {'all': {
-        'hosts': {h: {'ansible_connection': 'local',
-                           'ansible_python_interpreter': PYTHON} for h in hosts},
+        'hosts': {h: {'ansible_connection': 'local', 'ansible_python_interpreter': PYTHON}
+                  for h in hosts},
         'vars': {'daily_checks_probes': probes},
     }}
     with open(path, 'w') as stream:  # JSON is YAML: the yaml inventory plugin reads it
@@ -120,6 +120,7 @@ FLOOR_PLAY = """---
     - name: Ping
       ansible.builtin.ping:
 """
+
 
 def micro_play(url, dest):
     probes = [{'name': f'delay {i}', 'kind': 'http', 'url': url, 'warning': 1000,
@@ -329,7 +330,7 @@ def run(argv, log, env=None, sample=False):
             sampler.start()
         # wait4 gives this child's own rusage: ru_maxrss is the largest single process
         # of its tree (the child or any descendant it reaped).
-        _, status, usage = os.wait4(proc.pid, 0)
+        _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         if sampler:
@@ -387,7 +388,7 @@ def profile_breakdown(events, launched):
 # --------------------------------------------------------------------------- main
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--hosts', type=int, default=50)
     parser.add_argument('--no-profile', action='store_true',
@@ -502,8 +503,8 @@ def bench(args, hosts, services):
         'median_cpu_s': {k: round(v, 3) for k, v in cpu.items()},
         'ratio_daily_floor_cpu': round(cpu['daily'] / cpu['floor'], 3),
         'cpus': os.cpu_count(), 'loadavg_before': load_before, 'loadavg_after': load_after,
-        'runs': {k: [{f: round(x, 3) if isinstance(x, float) else x
-                               for f, x in r.items()} for r in v] for k, v in runs.items()},
+        'runs': {k: [{f: round(x, 3) if isinstance(x, float) else x for f, x in r.items()}
+                     for r in v] for k, v in runs.items()},
         'ratio_daily_floor': round(ratio_floor, 3), 'target': TARGET, 'verdict': verdict,
         'ratio_daily_shell': round(ratio_shell, 2),
         'memory': {'daily_tree_rss_peak_mib': round(peak_tree / 2.0 ** 20, 1),
