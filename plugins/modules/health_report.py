@@ -21,13 +21,18 @@ description:
   - Meant to run once per play on the controller (C(run_once), C(delegate_to localhost)),
     as the M(runbook.ops.daily_checks) role does.
 author:
-  - runbook.ops contributors
+  - runbook.ops contributors (@runbook)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details: In check mode nothing is written; the paths that would be written are returned.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 options:
   results:
     description:
