@@ -102,7 +102,9 @@ status:
   type: str
   sample: warning
 host_status:
-  description: Each host's rolled-up status (ok, warning, unknown, critical, unreachable, or error when its probes could not run at all).
+  description:
+    - Each host's rolled-up status (ok, warning, unknown, critical, unreachable, or error when
+      its probes could not run at all).
   returned: always
   type: dict
   sample: {web1: ok, db1: warning, backup1: unreachable}
