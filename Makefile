@@ -11,7 +11,7 @@ COLLECTION_LINK := .collections/ansible_collections/runbook/ops
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-APT_PACKAGES := postgresql redis-server logrotate
+APT_PACKAGES := postgresql redis-server logrotate shellcheck
 APT := apt-get -o DPkg::Lock::Timeout=600 -y -q
 
 .PHONY: help deps docker-engine venv demo demo-stop test unit sanity lint integration bench clean

@@ -24,6 +24,7 @@ author:
   - runbook.ops contributors (@runbook)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - runbook.ops.check_result
 attributes:
   check_mode:
     support: full
