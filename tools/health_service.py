@@ -5,6 +5,8 @@ GET /health          {"status": "healthy", "components": {"db": {"status": "up"}
 GET /status/<code>   answers with that status code
 GET /delay/<ms>      answers after that many milliseconds
 GET /json?<k>=<v>... answers {"k": "v", ...} (numbers stay numbers)
+GET /redirect?to=<path> answers 302 with Location <path>
+POST /echo           answers {"method": "POST", "body": <the body>, "headers": {...}}
 Anything else is 404.
 """
 
@@ -39,6 +41,12 @@ class Handler(BaseHTTPRequestHandler):
         elif parts[0] == 'delay' and len(parts) == 2 and parts[1].isdigit():
             time.sleep(int(parts[1]) / 1000.0)
             self._send(200, {'status': 'healthy', 'delay_ms': int(parts[1])})
+        elif url.path == '/redirect':
+            target = dict(parse_qsl(url.query)).get('to', '/health')
+            self.send_response(302)
+            self.send_header('Location', target)
+            self.send_header('Content-Length', '0')
+            self.end_headers()
         elif url.path == '/json':
             document = {}
             for key, value in parse_qsl(url.query):
@@ -47,6 +55,15 @@ class Handler(BaseHTTPRequestHandler):
                 except ValueError:
                     document[key] = value
             self._send(200, document)
+        else:
+            self._send(404, {'error': 'not found'})
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        length = int(self.headers.get('Content-Length') or 0)
+        body = self.rfile.read(length).decode('utf-8', 'replace')
+        if urlsplit(self.path).path == '/echo':
+            self._send(200, {'method': 'POST', 'body': body,
+                             'headers': {'x-probe': self.headers.get('X-Probe')}})
         else:
             self._send(404, {'error': 'not found'})
 
