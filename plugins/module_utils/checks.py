@@ -43,11 +43,14 @@ class InvalidProbe(ValueError):
     """The probe's definition is wrong; the message names the probe and the fix."""
 
 
-def worst(statuses):
-    """Roll a list of statuses up to the most severe one (ok when empty)."""
+def worst(statuses, severity=None):
+    """Roll a list of statuses up to the most severe one (ok when empty); of
+    equally severe ones the first wins.  ``severity`` ranks statuses beyond
+    the check statuses (a report's host statuses)."""
+    severity = severity or SEVERITY
     result = OK
     for status in statuses:
-        if SEVERITY[status] > SEVERITY[result]:
+        if severity[status] > severity[result]:
             result = status
     return result
 

@@ -61,10 +61,7 @@ def build_report(results, hosts, title='Daily health check', system=None, genera
         host_counts[entry['status']] += 1
         for check in entry['checks']:
             check_counts[check['status']] += 1
-    status = OK
-    for entry in entries:
-        if HOST_SEVERITY[entry['status']] > HOST_SEVERITY[status]:
-            status = entry['status']
+    status = worst((entry['status'] for entry in entries), HOST_SEVERITY)
     report = {
         'version': REPORT_VERSION,
         'title': title,
