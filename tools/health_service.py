@@ -68,12 +68,18 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, {'error': 'not found'})
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog of 5 drops concurrent connects (a retry costs a second).
+    request_queue_size = 128
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--port', type=int, required=True)
     parser.add_argument('--bind', default='127.0.0.1')
     args = parser.parse_args()
-    ThreadingHTTPServer((args.bind, args.port), Handler).serve_forever()
+    Server((args.bind, args.port), Handler).serve_forever()
 
 
 if __name__ == '__main__':
