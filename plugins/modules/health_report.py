@@ -19,7 +19,7 @@ description:
   - Every file is written to a temporary name, flushed to disk and renamed, so a reader
     never sees half a report.
   - Meant to run once per play on the controller (C(run_once), C(delegate_to localhost)),
-    as the M(runbook.ops.daily_checks) role does.
+    as the C(runbook.ops.daily_checks) role does.
 author:
   - runbook.ops contributors (@runbook)
 extends_documentation_fragment:
