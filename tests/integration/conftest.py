@@ -35,7 +35,8 @@ ANSIBLE_PLAYBOOK = str(VENV_BIN / 'ansible-playbook')
 ANSIBLE_CONFIG = str(REPO / 'ansible.cfg')
 # tests/output is gitignored and, unlike pytest's tmp under /tmp/pytest-of-root (0700),
 # traversable by the postgres user that runs the cluster when the tests run as root.
-OUTPUT = REPO / 'tests' / 'output' / 'integration'
+# RUNBOOK_OPS_IT_OUTPUT lets two test runs on one machine keep apart.
+OUTPUT = Path(os.environ.get('RUNBOOK_OPS_IT_OUTPUT', str(REPO / 'tests' / 'output' / 'integration')))
 
 sys.path.insert(0, str(REPO / 'tools'))
 import embedded  # noqa: E402  pylint: disable=wrong-import-position
@@ -345,33 +346,34 @@ class ProbeRun:
                                                                   self.stderr)
 
 
-def run_tasks(tasks, check=False, verbosity=0, env=None, base_dir=None):
-    """Run several health_probe tasks (each a dict of module arguments) in one
-    playbook; their registered results are written as one JSON list by
-    ansible.builtin.copy (core 2.19 has no json stdout callback).  The probe tasks
-    ignore errors, so failed results are captured too."""
+def run_play(tasks, check=False, diff=False, verbosity=0, env=None, base_dir=None,
+             extra_args=None):
+    """Run these tasks (full task dicts: ``{'runbook.ops.x': {...}}`` plus keywords)
+    in one localhost playbook; each task's registered result is written as one JSON
+    list by ansible.builtin.copy (core 2.19 has no json stdout callback).  The tasks
+    ignore errors, so failed results are captured too.  Returns a ProbeRun."""
     run_dir = Path(tempfile.mkdtemp(prefix='run-', dir=str(base_dir) if base_dir else None))
     result_path = run_dir / 'results.json'
     play_tasks = []
-    for index, args in enumerate(tasks):
-        play_tasks.append({
-            'name': 'probe %d' % index,
-            'runbook.ops.health_probe': args,
-            'register': 'probe_%d' % index,
-            'ignore_errors': True,
-        })
+    for index, task in enumerate(tasks):
+        task = dict(task)
+        task.setdefault('name', 'task %d' % index)
+        task['register'] = 'result_%d' % index
+        task['ignore_errors'] = True
+        play_tasks.append(task)
     play_tasks.append({
         'name': 'save the results',
         'ansible.builtin.copy': {
-            'content': '{{ [%s] | to_json }}' % ', '.join('probe_%d' % index
+            'content': '{{ [%s] | to_json }}' % ', '.join('result_%d' % index
                                                           for index in range(len(tasks))),
             'dest': str(result_path),
             'mode': '0600',
         },
         'check_mode': False,
+        'diff': False,
     })
     playbook = [{
-        'name': 'health_probe integration',
+        'name': 'runbook.ops integration',
         'hosts': 'localhost',
         'connection': 'local',
         'gather_facts': False,
@@ -380,9 +382,11 @@ def run_tasks(tasks, check=False, verbosity=0, env=None, base_dir=None):
     }]
     path = run_dir / 'playbook.yml'
     path.write_text(json.dumps(playbook, indent=2))  # JSON is YAML
-    argv = [ANSIBLE_PLAYBOOK, '-i', 'localhost,', str(path)]
+    argv = [ANSIBLE_PLAYBOOK, '-i', 'localhost,', str(path)] + list(extra_args or [])
     if check:
         argv.append('--check')
+    if diff:
+        argv.append('--diff')
     if verbosity:
         argv.append('-' + 'v' * verbosity)
     environment = dict(os.environ, ANSIBLE_CONFIG=ANSIBLE_CONFIG, ANSIBLE_NOCOLOR='1',
@@ -396,6 +400,20 @@ def run_tasks(tasks, check=False, verbosity=0, env=None, base_dir=None):
             [], process.stdout, process.stderr, process.returncode, argv))
     results = json.loads(result_path.read_text())
     return ProbeRun(results, process.stdout, process.stderr, process.returncode, argv)
+
+
+def run_module(module, args, base_dir=None, **kwargs):
+    """One task of ``module`` (e.g. 'runbook.ops.pg_backup') with ``args``; the
+    keywords of run_play (check, diff, verbosity, env).  Returns a ProbeRun whose
+    ``result`` is the module's registered result."""
+    return run_play([{module: args}], base_dir=base_dir, **kwargs)
+
+
+def run_tasks(tasks, check=False, verbosity=0, env=None, base_dir=None):
+    """Several health_probe tasks (each a dict of module arguments) in one playbook."""
+    return run_play([{'name': 'probe %d' % index, 'runbook.ops.health_probe': args}
+                     for index, args in enumerate(tasks)],
+                    check=check, verbosity=verbosity, env=env, base_dir=base_dir)
 
 
 def run_probes(probes, check=False, verbosity=0, env=None, base_dir=None, **module_args):
@@ -422,4 +440,22 @@ def run_tasks_fixture(work_dir):
     def _run(tasks, **kwargs):
         kwargs.setdefault('base_dir', work_dir)
         return run_tasks(tasks, **kwargs)
+    return _run
+
+
+@pytest.fixture(name='run_play', scope='session')
+def run_play_fixture(work_dir):
+    """run_play([task, ...], check=False, diff=False, verbosity=0, env=None) -> ProbeRun."""
+    def _run(tasks, **kwargs):
+        kwargs.setdefault('base_dir', work_dir)
+        return run_play(tasks, **kwargs)
+    return _run
+
+
+@pytest.fixture(name='run_module', scope='session')
+def run_module_fixture(work_dir):
+    """run_module('runbook.ops.x', {args}, check=False, diff=False, ...) -> ProbeRun."""
+    def _run(module, args, **kwargs):
+        kwargs.setdefault('base_dir', work_dir)
+        return run_module(module, args, **kwargs)
     return _run
