@@ -1,0 +1,1102 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PostgreSQL backups for runbook.ops.pg_backup and runbook.ops.pg_restore.
+
+pg_dump, pg_restore and psql run as subprocesses with the login in the
+environment (PGHOST, PGPORT, PGUSER, PGPASSWORD or PGPASSFILE), never in their
+argument lists.  A dump that pg_dump cannot compress itself is streamed through a
+compressor and read by Python in 1 MiB blocks, which writes and hashes it; every
+exit code of the pipeline is checked.  Row counts are taken in the snapshot that
+pg_dump dumps (pg_export_snapshot + pg_dump --snapshot), concurrently with it.
+
+Layout, lock, manifest and retention come from backup.py.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+from ansible_collections.runbook.ops.plugins.module_utils.backup import (
+    CHUNK, FAILED, MANIFEST_VERSION, PASSED, BackupError, LabelLock, age_seconds, backup_name,
+    check_files, commit_partial, current_backup, describe_files, describe_os_error,
+    ensure_label_dir, isoformat, label_dir, list_backups, new_partial_dir, newest,
+    parse_iso, partial_dirs, read_manifest, remove_tree, seal_tree, select_retention, utcnow,
+    validate_retention, write_json_atomic,
+)
+
+try:
+    import psycopg2
+    import psycopg2.extensions
+    from psycopg2 import sql
+    HAS_PSYCOPG2 = True
+except ImportError:  # pragma: no cover - reported by the modules
+    HAS_PSYCOPG2 = False
+
+FORMATS = ('custom', 'directory', 'plain')
+COMPRESSIONS = ('none', 'gzip', 'zstd', 'lz4')
+VERIFY_LEVELS = ('none', 'checksum', 'archive', 'restore_test')
+# Level 1 of each: pg_dump's default gzip level (6) costs three times the time of
+# level 1 for 12 % less size (docs/backup.md, /work/shared/MEASURED.md).
+DEFAULT_LEVEL = {'gzip': 1, 'zstd': 1, 'lz4': 1, 'none': 0}
+LEVELS = {'gzip': (1, 9), 'zstd': (1, 19), 'lz4': (1, 12), 'none': (0, 0)}
+EXTENSION = {'gzip': '.gz', 'zstd': '.zst', 'lz4': '.lz4', 'none': ''}
+COMPRESSOR = {'gzip': 'gzip', 'zstd': 'zstd', 'lz4': 'lz4'}
+PLAIN_END = b'-- PostgreSQL database dump complete'
+NAME_MAX = 63
+
+
+class LoginError(BackupError):
+    """The server refused the login or the database does not exist."""
+
+
+# ---- login ---------------------------------------------------------------------
+
+LOGIN_OPTIONS = ('login_host', 'login_port', 'login_user', 'login_password', 'passfile', 'login_unix_socket',
+                 'connect_timeout')
+
+
+def postgres_argument_spec():
+    """The argument spec of the runbook.ops.postgres doc fragment."""
+    return dict(
+        login_host=dict(type='str', default=''),
+        login_port=dict(type='int', default=5432),
+        login_user=dict(type='str', default='postgres'),
+        login_password=dict(type='str', no_log=True),
+        login_db=dict(type='str', default='postgres'),
+        passfile=dict(type='path'),
+        login_unix_socket=dict(type='str', default=''),
+        connect_timeout=dict(type='int', default=10),
+    )
+
+
+def login_of(params):
+    return dict((key, params.get(key)) for key in LOGIN_OPTIONS)
+
+
+def login_env(login):
+    """libpq environment variables for ``login`` (a dict of the module's login options).
+    The password goes only here."""
+    env = {}
+    host = login.get('login_host') or login.get('login_unix_socket')
+    mapping = (('PGHOST', host), ('PGPORT', login.get('login_port')),
+               ('PGUSER', login.get('login_user')), ('PGPASSWORD', login.get('login_password')),
+               ('PGPASSFILE', login.get('passfile')),
+               ('PGCONNECT_TIMEOUT', login.get('connect_timeout')))
+    for key, value in mapping:
+        if value not in (None, ''):
+            env[key] = str(value)
+    env['PGAPPNAME'] = 'runbook.ops'
+    return env
+
+
+def tool_env(login):
+    env = dict(os.environ)
+    for key in ('PGDATABASE', 'PGSERVICE', 'PGOPTIONS'):
+        env.pop(key, None)
+    env.update(login_env(login))
+    return env
+
+
+def where(login, database=None):
+    host = login.get('login_host') or login.get('login_unix_socket') or 'localhost'
+    text = '%s:%s' % (host, login.get('login_port') or 5432)
+    return '%s/%s' % (text, database) if database else text
+
+
+def connect(login, database):
+    """A psycopg2 connection; LoginError with a clear message (never the password)."""
+    if not HAS_PSYCOPG2:
+        raise BackupError('psycopg2 is not installed for this Python on the target; install psycopg2-binary')
+    params = {'dbname': database, 'application_name': 'runbook.ops'}
+    host = login.get('login_host') or login.get('login_unix_socket')
+    for key, value in (('host', host), ('port', login.get('login_port')), ('user', login.get('login_user')),
+                       ('password', login.get('login_password')), ('passfile', login.get('passfile')),
+                       ('connect_timeout', login.get('connect_timeout'))):
+        if value not in (None, ''):
+            params[key] = value
+    try:
+        return psycopg2.connect(**params)
+    except psycopg2.OperationalError as exc:
+        text = ' '.join(str(exc).split())
+        password = login.get('login_password')
+        if password:
+            text = text.replace(password, '********')
+        if 'does not exist' in text and 'database' in text:
+            raise LoginError('database %s does not exist at %s: %s; check the database name'
+                             % (database, where(login), text))
+        if 'password authentication failed' in text or 'no password supplied' in text:
+            raise LoginError('PostgreSQL at %s refused the login of user %s: %s; check login_password, '
+                             'passfile or PGPASSWORD' % (where(login), login.get('login_user') or '(default)',
+                                                         text))
+        raise LoginError('cannot connect to PostgreSQL at %s: %s' % (where(login, database), text))
+
+
+def server_info(connection):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('server_version_num')::int, current_setting('server_version')")
+        number, version = cursor.fetchone()
+    return {'version_num': number, 'version': version, 'major': number // 10000}
+
+
+# ---- tools -----------------------------------------------------------------------
+
+def tool_major(path):
+    """The major version of a PostgreSQL client program (``pg_dump (PostgreSQL) 15.4``)."""
+    try:
+        output = subprocess.run([path, '--version'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                check=False).stdout.decode('utf-8', 'replace')
+    except OSError as exc:
+        raise BackupError('cannot run %s: %s' % (path, exc))
+    found = re.search(r'(\d+)(?:\.(\d+))?', output)
+    if not found:
+        raise BackupError('cannot read the version of %s from %r' % (path, output.strip()))
+    return int(found.group(1)), output.strip()
+
+
+def find_bindir(server_major, override=None):
+    """The directory of pg_dump/pg_restore/psql for a server of ``server_major``: the
+    override, else /usr/lib/postgresql/<major>/bin, else the newest installed major
+    that is not older than the server, else PATH."""
+    if override:
+        if not os.path.exists(os.path.join(override, 'pg_dump')):
+            raise BackupError('pg_bin_dir %s holds no pg_dump' % override)
+        return override
+    exact = '/usr/lib/postgresql/%d/bin' % server_major
+    if os.path.exists(os.path.join(exact, 'pg_dump')):
+        return exact
+    candidates = []
+    for path in glob.glob('/usr/lib/postgresql/*/bin/pg_dump'):
+        try:
+            major = int(path.split('/')[4])
+        except (IndexError, ValueError):
+            continue
+        if major >= server_major:
+            candidates.append((major, os.path.dirname(path)))
+    if candidates:
+        return sorted(candidates)[0][1]
+    found = shutil.which('pg_dump')
+    if found and tool_major(found)[0] >= server_major:
+        return os.path.dirname(found)
+    raise BackupError('no pg_dump of major version %d or newer found (looked in /usr/lib/postgresql/*/bin and '
+                      'PATH); install the PostgreSQL %d client or set pg_bin_dir' % (server_major, server_major))
+
+
+def tool(bindir, name):
+    return os.path.join(bindir, name)
+
+
+# ---- table patterns (pg_dump -t / -T, psql rules) ----------------------------------
+
+def pattern_regex(pattern):
+    """Compile a pg_dump table pattern (``*``, ``?``, ``schema.table``, double quotes)
+    into (schema_regex or None, table_regex)."""
+    parts = []
+    current = []
+    quoted = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == '"':
+            if quoted and pattern[index + 1:index + 2] == '"':
+                current.append('"')
+                index += 1
+            else:
+                quoted = not quoted
+        elif quoted:
+            current.append(re.escape(char))
+        elif char == '.':
+            parts.append(''.join(current))
+            current = []
+        elif char == '*':
+            current.append('.*')
+        elif char == '?':
+            current.append('.')
+        else:
+            current.append(re.escape(char.lower()))
+        index += 1
+    parts.append(''.join(current))
+    if len(parts) > 2 or not parts[-1]:
+        raise BackupError('table pattern %r is not [schema.]table' % pattern)
+    schema = re.compile('^(?:%s)$' % parts[0]) if len(parts) == 2 else None
+    return schema, re.compile('^(?:%s)$' % parts[-1])
+
+
+def table_matches(schema, name, compiled):
+    schema_re, table_re = compiled
+    return bool(table_re.match(name)) and (schema_re is None or bool(schema_re.match(schema)))
+
+
+def select_tables(tables, include=None, exclude=None):
+    """Filter (schema, table) pairs the way pg_dump's -t and -T do."""
+    included = [pattern_regex(p) for p in include or []]
+    excluded = [pattern_regex(p) for p in exclude or []]
+    chosen = []
+    for schema, name in tables:
+        if included and not any(table_matches(schema, name, c) for c in included):
+            continue
+        if any(table_matches(schema, name, c) for c in excluded):
+            continue
+        chosen.append((schema, name))
+    return chosen
+
+
+def qualified(schema, name):
+    return '%s.%s' % (schema, name)
+
+
+def split_qualified(text):
+    if '.' in text:
+        schema, name = text.split('.', 1)
+        return schema, name
+    return 'public', text
+
+
+TABLES_SQL = """
+SELECT n.nspname, c.relname
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'r'
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname !~ '^pg_(toast|temp_)'
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
+                      AND d.deptype = 'e')
+ ORDER BY 1, 2
+"""
+
+
+def list_tables(cursor):
+    cursor.execute(TABLES_SQL)
+    return [(row[0], row[1]) for row in cursor.fetchall()]
+
+
+def count_rows(cursor, tables):
+    """Exact ``count(*)`` of every (schema, table)."""
+    counts = {}
+    for schema, name in tables:
+        cursor.execute(sql.SQL('SELECT count(*) FROM {}.{}').format(sql.Identifier(schema), sql.Identifier(name)))
+        counts[qualified(schema, name)] = cursor.fetchone()[0]
+    return counts
+
+
+def compare_counts(expected, actual):
+    """Problems between the manifest's row counts and the restored ones."""
+    problems = []
+    for table in sorted(expected):
+        if table not in actual:
+            problems.append('table %s is missing after the restore' % table)
+        elif actual[table] != expected[table]:
+            problems.append('table %s has %d rows, the backup had %d' % (table, actual[table], expected[table]))
+    return problems
+
+
+def run_assertions(connection, assertions):
+    """Each assertion is SQL whose first column of its first row must be true."""
+    failures = []
+    with connection.cursor() as cursor:
+        for assertion in assertions or []:
+            try:
+                cursor.execute(assertion)
+                row = cursor.fetchone()
+            except psycopg2.Error as exc:
+                connection.rollback()
+                failures.append('assertion %r failed: %s' % (assertion, ' '.join(str(exc).split())))
+                continue
+            if not row or row[0] is not True:
+                failures.append('assertion %r returned %r, not true' % (assertion, row[0] if row else None))
+    connection.rollback()
+    return failures
+
+
+# ---- dump plans ------------------------------------------------------------------
+
+def safe_filename(text):
+    return re.sub(r'[^A-Za-z0-9._-]', '_', text) or 'database'
+
+
+def resolve_compression(fmt, compression, level, dump_major):
+    """(level, by) where ``by`` is 'pg_dump' or the compressor program streamed through."""
+    if compression not in COMPRESSIONS:
+        raise BackupError('compression %r: use one of %s' % (compression, ', '.join(COMPRESSIONS)))
+    if fmt not in FORMATS:
+        raise BackupError('format %r: use one of %s' % (fmt, ', '.join(FORMATS)))
+    low, high = LEVELS[compression]
+    if level is None:
+        level = DEFAULT_LEVEL[compression]
+    if compression != 'none' and not low <= level <= high:
+        raise BackupError('compression_level %s is out of range for %s (%d-%d)' % (level, compression, low, high))
+    if compression == 'none':
+        return 0, 'pg_dump'
+    if compression == 'gzip' or dump_major >= 16:
+        return level, 'pg_dump'
+    if fmt == 'directory':
+        raise BackupError('pg_dump %d cannot write a directory dump with %s (pg_dump 16 can); use '
+                          'compression gzip or none, or format custom or plain' % (dump_major, compression))
+    return level, COMPRESSOR[compression]
+
+
+def dump_plan(params, dump_major, database):
+    """What pg_dump will be asked to do: argv (without -f), the output name, the compressor."""
+    fmt = params['format']
+    compression = params['compression']
+    level, by = resolve_compression(fmt, compression, params.get('compression_level'), dump_major)
+    base = safe_filename(database)
+    if fmt == 'directory':
+        output = base + '.dir'
+    elif fmt == 'custom':
+        output = base + '.dump' + (EXTENSION[compression] if by != 'pg_dump' else '')
+    else:
+        output = base + '.sql' + EXTENSION[compression]
+    argv = ['pg_dump', '--format=' + fmt[0], '--no-password']
+    if by == 'pg_dump':
+        if compression == 'none':
+            argv.append('--compress=0')
+        elif dump_major >= 16:
+            argv.append('--compress=%s:%d' % (compression, level))
+        else:
+            argv.append('--compress=%d' % level)
+    elif fmt == 'custom':
+        argv.append('--compress=0')
+    if fmt == 'directory' and (params.get('jobs') or 1) > 1:
+        argv.append('--jobs=%d' % params['jobs'])
+    for pattern in params.get('include_tables') or []:
+        argv.append('--table=' + pattern)
+    for pattern in params.get('exclude_tables') or []:
+        argv.append('--exclude-table=' + pattern)
+    argv.extend(params.get('extra_args') or [])
+    compressor = None
+    if by != 'pg_dump':
+        compressor = [by, '-q', '-%d' % level, '-c']
+    return {'argv': argv, 'output': output, 'format': fmt, 'compression': compression, 'level': level,
+            'compressed_by': by, 'compressor': compressor,
+            'seekable': fmt == 'directory' or by == 'pg_dump',
+            'schema_output': (base + '.schema.sql') if params.get('schema_dump') else None}
+
+
+def _describe_exit(name, rc, stderr):
+    stderr = ' '.join((stderr or '').split())
+    if rc < 0:
+        try:
+            signame = signal.Signals(-rc).name
+        except ValueError:
+            signame = 'signal %d' % -rc
+        return '%s was killed by %s%s' % (name, signame, (': ' + stderr) if stderr else '')
+    return '%s exited with %d%s' % (name, rc, (': ' + stderr) if stderr else '')
+
+
+def _read_tmp(stream):
+    stream.seek(0)
+    return stream.read().decode('utf-8', 'replace')[-4000:]
+
+
+def run_pipeline(commands, env, output=None, want_hash=False):
+    """Run ``commands`` (list of argv) as a pipeline; the last one's stdout goes to the
+    file ``output`` (written by Python in 1 MiB blocks, hashed on the way when
+    ``want_hash``) or is discarded.  Checks every exit code; BackupError names the
+    first program that failed.  Returns the sha256 hex or None."""
+    errs = [tempfile.TemporaryFile() for command in commands]
+    processes = []
+    previous = None
+    digest = hashlib.sha256() if want_hash else None
+    out_fd = None
+    write_error = None
+    try:
+        for index, command in enumerate(commands):
+            last = index == len(commands) - 1
+            stdout = subprocess.PIPE if (not last or output) else subprocess.DEVNULL
+            try:
+                process = subprocess.Popen(command, stdin=previous, stdout=stdout, stderr=errs[index], env=env,
+                                           close_fds=True)
+            except OSError as exc:
+                raise BackupError('cannot run %s: %s' % (command[0], exc))
+            if previous is not None:
+                previous.close()
+            previous = process.stdout
+            processes.append(process)
+        if output:
+            source = processes[-1].stdout
+            try:
+                out_fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            except OSError as exc:
+                raise BackupError(describe_os_error(exc, 'creating %s' % output))
+            reader = source.fileno()
+            while True:
+                block = os.read(reader, CHUNK)
+                if not block:
+                    break
+                if digest is not None:
+                    digest.update(block)
+                try:
+                    view = memoryview(block)
+                    while view:
+                        written = os.write(out_fd, view)
+                        view = view[written:]
+                except OSError as exc:
+                    write_error = describe_os_error(exc, 'writing %s' % output)
+                    for process in processes:
+                        if process.poll() is None:
+                            process.kill()
+                    break
+            source.close()
+            if write_error is None:
+                os.fsync(out_fd)
+        failures = []
+        for command, process, err in zip(commands, processes, errs):
+            rc = process.wait()
+            if rc != 0:
+                failures.append(_describe_exit(os.path.basename(command[0]), rc, _read_tmp(err)))
+        if write_error:
+            raise BackupError(write_error)
+        if failures:
+            raise BackupError('; '.join(failures))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if out_fd is not None:
+            os.close(out_fd)
+        for err in errs:
+            err.close()
+    return digest.hexdigest() if digest is not None else None
+
+
+# ---- archive checks -------------------------------------------------------------
+
+def decompress_argv(compressed_by):
+    return [compressed_by, '-q', '-dc'] if compressed_by and compressed_by != 'pg_dump' else None
+
+
+def archive_toc(bindir, path, compressed_by, env):
+    """pg_restore --list of an archive: the TABLE DATA entries as 'schema.table'."""
+    listing = tempfile.NamedTemporaryFile(prefix='runbook-toc-', suffix='.txt', delete=False)
+    listing.close()
+    try:
+        restore = [tool(bindir, 'pg_restore'), '--list', '--file=' + listing.name]
+        decompress = decompress_argv(compressed_by)
+        if decompress:
+            # pg_restore stops reading after the table of contents: the decompressor's
+            # broken pipe is expected; the stream's integrity is tested apart.
+            run_pipeline([decompress + [path], restore], env)
+        else:
+            run_pipeline([restore + [path]], env)
+        with open(listing.name, 'rb') as stream:
+            text = stream.read().decode('utf-8', 'replace')
+    finally:
+        os.unlink(listing.name)
+    entries = []
+    for line in text.splitlines():
+        found = re.match(r'^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) ', line)
+        if found:
+            entries.append(qualified(found.group(1), found.group(2)))
+    return entries, text
+
+
+def check_archive(bindir, backup_dir, manifest, env):
+    """Read the dump beyond its checksums: pg_restore --list for archives, the
+    compressor's integrity test for streamed files, the end marker of plain SQL.
+    Returns a list of problems."""
+    details = manifest.get('postgresql') or {}
+    path = os.path.join(backup_dir, details.get('dump', ''))
+    problems = []
+    by = details.get('compressed_by')
+    fmt = details.get('format')
+    try:
+        if by and by != 'pg_dump':
+            run_pipeline([[by, '-q', '-t', path]], env)
+        elif fmt == 'plain' and details.get('compression') == 'gzip':
+            run_pipeline([['gzip', '-t', path]], env)
+        if fmt in ('custom', 'directory'):
+            if fmt == 'custom' and by and by != 'pg_dump':
+                entries, text = _archive_toc_streamed(bindir, path, by, env)
+            else:
+                entries, text = archive_toc(bindir, path, None, env)
+            if not text.strip():
+                problems.append('pg_restore --list printed nothing for %s' % details.get('dump'))
+            missing = sorted(set(details.get('tables') or {}) - set(entries))
+            if missing:
+                problems.append('the archive has no data for %s' % ', '.join(missing[:10]))
+        elif fmt == 'plain' and details.get('compression') == 'none':
+            with open(path, 'rb') as stream:
+                stream.seek(max(0, os.path.getsize(path) - 4096))
+                if PLAIN_END not in stream.read():
+                    problems.append('%s does not end with pg_dump\'s completion line (truncated)' % details.get('dump'))
+    except BackupError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def _archive_toc_streamed(bindir, path, by, env):
+    listing = tempfile.NamedTemporaryFile(prefix='runbook-toc-', suffix='.txt', delete=False)
+    listing.close()
+    try:
+        errs = []
+        decompress = subprocess.Popen([by, '-q', '-dc', path], stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL, env=env)
+        restore = subprocess.run([tool(bindir, 'pg_restore'), '--list', '--file=' + listing.name],
+                                 stdin=decompress.stdout, stderr=subprocess.PIPE, env=env, check=False)
+        decompress.stdout.close()
+        decompress.kill()
+        decompress.wait()
+        if restore.returncode != 0:
+            errs.append(_describe_exit('pg_restore --list', restore.returncode,
+                                       restore.stderr.decode('utf-8', 'replace')))
+        if errs:
+            raise BackupError('; '.join(errs))
+        with open(listing.name, 'rb') as stream:
+            text = stream.read().decode('utf-8', 'replace')
+    finally:
+        os.unlink(listing.name)
+    entries = [qualified(m.group(1), m.group(2))
+               for m in re.finditer(r'^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) ', text, re.M)]
+    return entries, text
+
+
+# ---- restoring ------------------------------------------------------------------
+
+def restore_commands(bindir, backup_dir, manifest, database, jobs=1, tables=None, data_only=False,
+                     to_stdout=False):
+    """The pipeline that loads the backup into ``database`` (pg_restore for archives,
+    psql with ON_ERROR_STOP in one transaction for plain SQL)."""
+    details = manifest.get('postgresql') or {}
+    path = os.path.join(backup_dir, details['dump'])
+    fmt = details.get('format')
+    by = details.get('compressed_by')
+    decompress = decompress_argv(by)
+    if fmt == 'plain':
+        if tables:
+            raise BackupError('a plain SQL backup cannot restore single tables; take format custom or directory')
+        psql = [tool(bindir, 'psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction',
+                '--no-password', '-d', database]
+        if details.get('compression') == 'gzip' and by == 'pg_dump':
+            decompress = ['gzip', '-dc']
+        if decompress:
+            return [decompress + [path], psql + ['-f', '-']]
+        return [psql + ['-f', path]]
+    restore = [tool(bindir, 'pg_restore'), '--no-password', '--exit-on-error']
+    restore += ['--file=-'] if to_stdout else ['-d', database]
+    if data_only:
+        restore.append('--data-only')
+    for table in tables or []:
+        schema, name = split_qualified(table)
+        restore += ['--schema=' + schema, '--table=' + name]
+    if decompress:
+        return [decompress + [path], restore]
+    if jobs and jobs > 1 and not to_stdout:
+        restore.append('--jobs=%d' % jobs)
+    return [restore + [path]]
+
+
+def scratch_name(database, purpose, when):
+    suffix = '_%s_%s' % (purpose, when.strftime('%Y%m%d%H%M%S'))
+    return database[:NAME_MAX - len(suffix)] + suffix
+
+
+def create_database(admin, name, template='template0'):
+    with admin.cursor() as cursor:
+        cursor.execute(sql.SQL('CREATE DATABASE {} TEMPLATE {}').format(sql.Identifier(name), sql.Identifier(template)))
+
+
+def drop_database(admin, name, force=True):
+    with admin.cursor() as cursor:
+        cursor.execute(sql.SQL('DROP DATABASE IF EXISTS {}%s' % (' WITH (FORCE)' if force else ''))
+                       .format(sql.Identifier(name)))
+
+
+def database_exists(admin, name):
+    with admin.cursor() as cursor:
+        cursor.execute('SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s', (name,))
+        return cursor.fetchone() is not None
+
+
+def admin_connection(login, maintenance_db):
+    connection = connect(login, maintenance_db)
+    connection.autocommit = True
+    return connection
+
+
+def prove_database(login, database, manifest, assertions, tables=None):
+    """Row counts of the restored ``database`` against the manifest (only ``tables``
+    when given) and the assertions; returns (counts, problems)."""
+    expected = dict((manifest.get('postgresql') or {}).get('tables') or {})
+    if tables:
+        expected = dict((t, n) for t, n in expected.items() if t in set(tables))
+    connection = connect(login, database)
+    try:
+        with connection.cursor() as cursor:
+            counts = count_rows(cursor, [split_qualified(t) for t in sorted(expected)]) if expected else {}
+    except psycopg2.Error as exc:
+        connection.rollback()
+        counts = {}
+        problems = ['counting rows in %s failed: %s' % (database, ' '.join(str(exc).split()))]
+        connection.close()
+        return counts, problems
+    connection.rollback()
+    problems = compare_counts(expected, counts)
+    problems += run_assertions(connection, assertions)
+    connection.close()
+    return counts, problems
+
+
+def restore_test(login, bindir, backup_dir, manifest, maintenance_db, jobs=2, assertions=None, now=None):
+    """Restore into a scratch database, prove it, drop it.  Returns a dict with
+    status, rto_seconds, scratch database, problems."""
+    database = (manifest.get('postgresql') or {}).get('database') or 'db'
+    scratch = scratch_name(database, 'verify', now or utcnow())
+    env = tool_env(login)
+    admin = admin_connection(login, maintenance_db)
+    started = time.monotonic()
+    problems = []
+    restore_seconds = None
+    try:
+        drop_database(admin, scratch)
+        create_database(admin, scratch)
+        try:
+            run_pipeline(restore_commands(bindir, backup_dir, manifest, scratch, jobs=jobs), env)
+        except BackupError as exc:
+            problems.append('restoring into the scratch database %s failed: %s' % (scratch, exc))
+        restore_seconds = time.monotonic() - started
+        if not problems:
+            counts, found = prove_database(login, scratch, manifest, assertions)
+            problems += found
+    finally:
+        try:
+            drop_database(admin, scratch)
+        finally:
+            admin.close()
+    return {'status': FAILED if problems else PASSED, 'problems': problems, 'scratch_database': scratch,
+            'restore_seconds': round(restore_seconds, 3) if restore_seconds is not None else None,
+            'rto_seconds': round(time.monotonic() - started, 3)}
+
+
+# ---- verification of a stored backup ---------------------------------------------
+
+def verify_backup(backup, level, login=None, bindir=None, env=None, maintenance_db='postgres', jobs=2,
+                  assertions=None, now=None):
+    """Verify one stored backup at ``level`` (checksum < archive < restore_test).
+    Returns the verification record written to its manifest."""
+    now = now or utcnow()
+    manifest = backup.get('manifest')
+    record = {'level': level, 'at': isoformat(now), 'problems': []}
+    if manifest is None:
+        record.update(status=FAILED, problems=['%s has no readable manifest' % backup['path']])
+        return record
+    started = time.monotonic()
+    problems = check_files(backup['path'], manifest)
+    if not problems and level in ('archive', 'restore_test'):
+        problems = check_archive(bindir, backup['path'], manifest, env)
+    if not problems and level == 'restore_test':
+        test = restore_test(login, bindir, backup['path'], manifest, maintenance_db, jobs=jobs,
+                            assertions=assertions, now=now)
+        problems = test['problems']
+        record['restore_test'] = test
+    record['problems'] = problems
+    record['status'] = FAILED if problems else PASSED
+    record['duration_seconds'] = round(time.monotonic() - started, 3)
+    return record
+
+
+def record_verification(backup, record):
+    """Store a verification record in the backup's manifest (atomically)."""
+    manifest = dict(backup['manifest'])
+    history = list(manifest.get('verifications') or [])
+    history.append(record)
+    manifest['verifications'] = history[-10:]
+    if record['status'] == FAILED or record['level'] != 'checksum' or \
+            (manifest.get('verification') or {}).get('status') != PASSED:
+        manifest['verification'] = dict((k, v) for k, v in record.items() if k != 'restore_test')
+    write_json_atomic(os.path.join(backup['path'], 'manifest.json'), manifest)
+    backup['manifest'] = manifest
+    backup['status'] = manifest['verification']['status']
+    return manifest
+
+
+def summary(backup):
+    """The public view of a stored backup."""
+    manifest = backup.get('manifest') or {}
+    details = manifest.get('postgresql') or {}
+    return {'name': backup['name'], 'path': backup['path'], 'status': backup['status'],
+            'started': manifest.get('started'), 'finished': manifest.get('finished'),
+            'size': sum(f.get('size', 0) for f in manifest.get('files') or []),
+            'database': details.get('database'), 'format': details.get('format'),
+            'compression': details.get('compression')}
+
+
+def freshness(backups, now):
+    """Age in seconds (RPO) of the newest verified backup, or None."""
+    good = newest(backups, PASSED)
+    if good is None:
+        return None, None
+    finished = (good.get('manifest') or {}).get('finished')
+    when = parse_iso(finished) if finished else good['time']
+    return round(age_seconds(when, now), 1), good['name']
+
+
+# ---- taking a backup -------------------------------------------------------------
+
+class Snapshot:
+    """A REPEATABLE READ transaction kept open so that pg_dump --snapshot and the row
+    counts see the same data; the counts run in a thread while pg_dump runs."""
+
+    def __init__(self, login, database):
+        self.connection = connect(login, database)
+        self.connection.set_session(isolation_level=psycopg2.extensions.ISOLATION_LEVEL_REPEATABLE_READ,
+                                    readonly=True)
+        with self.connection.cursor() as cursor:
+            cursor.execute('SELECT pg_catalog.pg_export_snapshot()')
+            self.id = cursor.fetchone()[0]
+        self.counts = None
+        self.error = None
+        self.thread = None
+
+    def tables(self):
+        with self.connection.cursor() as cursor:
+            return list_tables(cursor)
+
+    def count_in_background(self, tables):
+        def work():
+            try:
+                with self.connection.cursor() as cursor:
+                    self.counts = count_rows(cursor, tables)
+            except Exception as exc:  # pylint: disable=broad-except
+                self.error = exc
+        self.thread = threading.Thread(target=work, name='row-counts')
+        self.thread.daemon = True
+        self.thread.start()
+
+    def wait(self):
+        if self.thread is not None:
+            self.thread.join()
+        if self.error is not None:
+            raise BackupError('counting rows in the dump snapshot failed: %s' % ' '.join(str(self.error).split()))
+        return self.counts
+
+    def close(self):
+        try:
+            if self.thread is not None and self.thread.is_alive():
+                self.connection.cancel()
+                self.thread.join()
+            self.connection.rollback()
+            self.connection.close()
+        except psycopg2.Error:
+            pass
+
+
+def dump_into(partial, params, login, bindir, dump_major, database, snapshot, tables):
+    """Run pg_dump (and the schema-only companion) into ``partial``; returns
+    (plan, {relative path: sha256 computed while streaming}, row counts)."""
+    plan = dump_plan(params, dump_major, database)
+    env = tool_env(login)
+    argv = [tool(bindir, 'pg_dump')] + plan['argv'][1:] + ['--snapshot=' + snapshot.id]
+    output = os.path.join(partial, plan['output'])
+    known = {}
+    if params.get('row_counts', True):
+        snapshot.count_in_background(tables)
+    if plan['compressor']:
+        known[plan['output']] = run_pipeline([argv + [database], plan['compressor']], env, output=output,
+                                             want_hash=True)
+    else:
+        run_pipeline([argv + ['--file=' + output, database]], env)
+    if plan['schema_output']:
+        schema_argv = [tool(bindir, 'pg_dump'), '--format=p', '--schema-only', '--no-password',
+                       '--snapshot=' + snapshot.id, '--file=' + os.path.join(partial, plan['schema_output'])]
+        for pattern in params.get('include_tables') or []:
+            schema_argv.append('--table=' + pattern)
+        for pattern in params.get('exclude_tables') or []:
+            schema_argv.append('--exclude-table=' + pattern)
+        run_pipeline([schema_argv + [database]], env)
+    counts = snapshot.wait() if params.get('row_counts', True) else {}
+    return plan, known, counts
+
+
+def check_nonempty(partial, plan):
+    path = os.path.join(partial, plan['output'])
+    if plan['format'] == 'directory':
+        if not os.path.exists(os.path.join(path, 'toc.dat')) or os.path.getsize(os.path.join(path, 'toc.dat')) == 0:
+            raise BackupError('pg_dump wrote no table of contents into %s: refusing an empty dump' % path)
+    elif not os.path.exists(path) or os.path.getsize(path) == 0:
+        raise BackupError('pg_dump wrote nothing into %s: refusing an empty dump' % path)
+
+
+class PgBackup:
+    """One pg_backup call: plan (period, retention) then act (dump, verify, prune)."""
+
+    def __init__(self, params, check_mode=False, now=None):
+        self.params = params
+        self.check_mode = check_mode
+        self.now = now or utcnow()
+        self.login = login_of(params)
+        self.label = params.get('label') or params.get('database')
+        self.root = params['backup_root']
+        self.directory = label_dir(self.root, self.label)
+        self.retention = validate_retention(params.get('retention'))
+        self.result = {'changed': False, 'label': self.label, 'backup_dir': self.directory,
+                       'taken': None, 'deleted': [], 'would_delete': [], 'skipped_reason': None}
+
+    # -- helpers
+    def _info(self):
+        connection = connect(self.login, self.params['database'])
+        try:
+            info = server_info(connection)
+        finally:
+            connection.close()
+        bindir = find_bindir(info['major'], self.params.get('pg_bin_dir'))
+        dump_major, dump_version = tool_major(tool(bindir, 'pg_dump'))
+        if dump_major < info['major']:
+            raise BackupError('%s is older than the server (PostgreSQL %s); set pg_bin_dir to the %d client'
+                              % (dump_version, info['version'], info['major']))
+        return info, bindir, dump_major, dump_version
+
+    def _retention_plan(self, backups, extra_newest=None):
+        records = [{'name': b['name'], 'time': b['time'], 'status': b['status']} for b in backups]
+        if extra_newest:
+            records.append(extra_newest)
+        return select_retention(records, self.now, self.retention)
+
+    def run(self):
+        params = self.params
+        state = params.get('state', 'present')
+        if self.check_mode and not os.path.isdir(self.directory):
+            backups = []
+        else:
+            if not self.check_mode:
+                ensure_label_dir(self.root, self.label)
+            backups = list_backups(self.directory)
+        before = [b['name'] for b in backups]
+        info = bindir = dump_major = dump_version = None
+        if state in ('present', 'verified'):
+            info, bindir, dump_major, dump_version = self._info()
+            dump_plan(params, dump_major, params['database'])          # validates format/compression
+        if self.check_mode:
+            return self._plan(state, backups, before, dump_major)
+        lock = LabelLock(self.directory, params.get('lock_timeout', 600))
+        with lock:
+            self.result['lock_waited_seconds'] = round(lock.waited, 3)
+            stale = partial_dirs(self.directory)
+            for path in stale:
+                remove_tree(path)
+            self.result['removed_partials'] = stale
+            if stale:
+                self.result['changed'] = True
+            backups = list_backups(self.directory)
+            if state == 'present':
+                self._take(backups, info, bindir, dump_major, dump_version)
+            elif state == 'verified':
+                self._verify_newest(backups, bindir)
+            backups = list_backups(self.directory)
+            if self.retention:
+                plan = self._retention_plan(backups)
+                self.result['retention'] = plan
+                for name in plan['delete']:
+                    remove_tree(os.path.join(self.directory, name))
+                    self.result['deleted'].append(name)
+                if plan['delete']:
+                    self.result['changed'] = True
+        return self._finish(before)
+
+    def _plan(self, state, backups, before, dump_major):
+        params = self.params
+        would_take = None
+        records = None
+        if state == 'present':
+            current = current_backup(backups, self.now, params['period'], params.get('verify') == 'none') \
+                if params.get('period') else None
+            if current is None:
+                name = backup_name(self.now)
+                plan = dump_plan(params, dump_major, params['database'])
+                would_take = {'name': name, 'path': os.path.join(self.directory, name),
+                              'files': [plan['output']] + ([plan['schema_output']] if plan['schema_output'] else []),
+                              'format': plan['format'], 'compression': plan['compression'],
+                              'compression_level': plan['level'], 'compressed_by': plan['compressed_by']}
+                records = {'name': name, 'time': self.now, 'status': PASSED}
+                self.result['changed'] = True
+            else:
+                self.result['skipped_reason'] = 'backup %s already covers the %s period' % (current['name'],
+                                                                                         params['period'])
+        self.result['would_take'] = would_take
+        if self.retention:
+            plan = self._retention_plan(backups, records)
+            self.result['retention'] = plan
+            self.result['would_delete'] = plan['delete']
+            if plan['delete']:
+                self.result['changed'] = True
+        after = [n for n in before if n not in self.result['would_delete']]
+        if would_take:
+            after.append(would_take['name'])
+        self.result['diff'] = {'before': '\n'.join(before) + '\n' if before else '',
+                               'after': '\n'.join(sorted(after)) + '\n' if after else '',
+                               'before_header': '%s (backups)' % self.directory,
+                               'after_header': '%s (backups)' % self.directory}
+        self.result['backups'] = [summary(b) for b in backups]
+        self.result['rpo_seconds'], self.result['newest_verified'] = freshness(backups, self.now)
+        return self.result
+
+    def _finish(self, before):
+        backups = list_backups(self.directory)
+        after = [b['name'] for b in backups]
+        self.result['diff'] = {'before': '\n'.join(before) + '\n' if before else '',
+                               'after': '\n'.join(after) + '\n' if after else '',
+                               'before_header': '%s (backups)' % self.directory,
+                               'after_header': '%s (backups)' % self.directory}
+        self.result['backups'] = [summary(b) for b in backups]
+        self.result['rpo_seconds'], self.result['newest_verified'] = freshness(backups, utcnow())
+        return self.result
+
+    def _verify(self, backup, level, bindir):
+        return verify_backup(backup, level, login=self.login, bindir=bindir, env=tool_env(self.login),
+                             maintenance_db=self.params.get('login_db') or 'postgres',
+                             jobs=self.params.get('restore_jobs') or 2,
+                             assertions=self.params.get('assertions'), now=utcnow())
+
+    def _verify_newest(self, backups, bindir):
+        target = None
+        for backup in reversed(backups):
+            if backup['manifest'] is not None:
+                target = backup
+                break
+        if target is None:
+            raise BackupError('there is no backup to verify in %s' % self.directory)
+        level = self.params.get('verify') or 'archive'
+        if level == 'none':
+            raise BackupError('state=verified needs verify set to checksum, archive or restore_test')
+        record = self._verify(target, level, bindir)
+        record_verification(target, record)
+        self.result['verification'] = dict(record, backup=target['name'])
+        self._rto(record)
+        if record['status'] == FAILED:
+            raise VerificationFailed('backup %s failed verification: %s' % (target['path'],
+                                                                           '; '.join(record['problems'])),
+                                     self.result)
+
+    def _rto(self, record):
+        test = record.get('restore_test')
+        if test:
+            self.result['rto_seconds'] = test.get('rto_seconds')
+
+    def _take(self, backups, info, bindir, dump_major, dump_version):
+        params = self.params
+        if params.get('period'):
+            current = current_backup(backups, self.now, params['period'], params.get('verify') == 'none')
+            if current is not None:
+                self.result['skipped_reason'] = 'backup %s already covers the %s period' % (current['name'],
+                                                                                         params['period'])
+                return
+        name = backup_name(self.now)
+        final = os.path.join(self.directory, name)
+        if os.path.exists(final):
+            raise BackupError('a backup named %s already exists (two backups in the same second); retry' % final)
+        old_umask = os.umask(0o077)
+        partial = None
+        started = utcnow()
+        clock = time.monotonic()
+        try:
+            partial = new_partial_dir(self.directory, name)
+            snapshot = Snapshot(self.login, params['database'])
+            try:
+                tables = select_tables(snapshot.tables(), params.get('include_tables'), params.get('exclude_tables'))
+                plan, known, counts = dump_into(partial, params, self.login, bindir, dump_major,
+                                                params['database'], snapshot, tables)
+            finally:
+                snapshot.close()
+            check_nonempty(partial, plan)
+            finished = utcnow()
+            files = describe_files(partial, known)
+            manifest = {
+                'manifest_version': MANIFEST_VERSION, 'kind': 'postgresql', 'label': self.label, 'name': name,
+                'started': isoformat(started), 'finished': isoformat(finished),
+                'duration_seconds': round(time.monotonic() - clock, 3), 'period': params.get('period'),
+                'files': files, 'host': os.uname()[1],
+                'postgresql': {
+                    'database': params['database'], 'server_version': info['version'],
+                    'server_version_num': info['version_num'], 'pg_dump_version': dump_version,
+                    'format': plan['format'], 'compression': plan['compression'],
+                    'compression_level': plan['level'], 'compressed_by': plan['compressed_by'],
+                    'seekable': plan['seekable'], 'jobs': params.get('jobs') or 1,
+                    'dump': plan['output'], 'schema_dump': plan['schema_output'],
+                    'include_tables': params.get('include_tables') or [],
+                    'exclude_tables': params.get('exclude_tables') or [],
+                    'snapshot': snapshot.id, 'tables': counts,
+                    'total_rows': sum(counts.values()) if counts else 0,
+                },
+            }
+            level = params.get('verify') or 'archive'
+            backup = {'name': name, 'path': partial, 'manifest': manifest}
+            if level in ('checksum', 'archive', 'restore_test'):
+                # The sums were just computed from what was written; read the archive itself.
+                problems = check_archive(bindir, partial, manifest, tool_env(self.login)) \
+                    if level != 'checksum' else []
+                if problems:
+                    raise BackupError('the new dump is unusable, refusing it: %s' % '; '.join(problems))
+                manifest['verification'] = {'status': PASSED, 'level': 'archive' if level != 'checksum'
+                                            else 'checksum', 'at': isoformat(utcnow()), 'problems': []}
+            write_json_atomic(os.path.join(partial, 'manifest.json'), manifest)
+            seal_tree(partial)
+            commit_partial(partial, final)
+            partial = None
+        except OSError as exc:
+            raise BackupError(describe_os_error(exc, 'writing the backup into %s' % self.directory))
+        finally:
+            os.umask(old_umask)
+            if partial is not None:
+                remove_tree(partial)
+        self.result['changed'] = True
+        self.result['taken'] = {'name': name, 'path': final, 'files': files, 'tables': counts,
+                                'duration_seconds': manifest['duration_seconds'],
+                                'size': sum(f['size'] for f in files)}
+        if level == 'restore_test':
+            backup = {'name': name, 'path': final, 'manifest': manifest}
+            record = self._verify(backup, 'restore_test', bindir)
+            record_verification(backup, record)
+            self.result['verification'] = dict(record, backup=name)
+            self._rto(record)
+            if record['status'] == FAILED:
+                raise VerificationFailed('the new backup %s failed its restore test: %s'
+                                         % (final, '; '.join(record['problems'])), self.result)
+        else:
+            self.result['verification'] = dict(manifest.get('verification') or {'status': 'unverified'},
+                                               backup=name)
+
+
+class VerificationFailed(BackupError):
+    def __init__(self, message, result):
+        BackupError.__init__(self, message)
+        self.result = result
+
+
+def find_backup(backup_root=None, label=None, backup=None):
+    """The backup a restore names: a path, a name under the label, or the newest
+    verified one ('latest')."""
+    if backup and os.path.isabs(backup):
+        path = backup.rstrip('/')
+        manifest = read_manifest(path)
+        return {'name': os.path.basename(path), 'path': path, 'manifest': manifest,
+                'status': ((manifest or {}).get('verification') or {}).get('status', 'unverified')
+                if manifest else 'incomplete'}
+    directory = label_dir(backup_root, label)
+    backups = list_backups(directory)
+    if not backup or backup == 'latest':
+        chosen = newest(backups, PASSED)
+        if chosen is None:
+            raise BackupError('no verified backup of label %s in %s' % (label, directory))
+        return chosen
+    for candidate in backups:
+        if candidate['name'] == backup:
+            return candidate
+    raise BackupError('no backup named %s in %s (have: %s)' % (backup, directory,
+                                                               ', '.join(b['name'] for b in backups) or 'none'))
+
+
+__all__ = ['BackupError', 'LoginError', 'PgBackup', 'VerificationFailed', 'find_backup', 'current_backup',
+           'check_archive', 'restore_commands', 'commit_partial']
