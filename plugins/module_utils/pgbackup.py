@@ -1100,3 +1100,244 @@ def find_backup(backup_root=None, label=None, backup=None):
 
 __all__ = ['BackupError', 'LoginError', 'PgBackup', 'VerificationFailed', 'find_backup', 'current_backup',
            'check_archive', 'restore_commands', 'commit_partial']
+
+
+# ---- restoring a backup over a database -------------------------------------------
+
+def _set_comment(admin, database, text):
+    with admin.cursor() as cursor:
+        cursor.execute(sql.SQL('COMMENT ON DATABASE {} IS {}').format(sql.Identifier(database), sql.Literal(text)))
+
+
+def _database_comment(admin, database):
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT pg_catalog.shobj_description(oid, 'pg_database') FROM pg_catalog.pg_database "
+                       "WHERE datname = %s", (database,))
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _rename_database(admin, old, new):
+    with admin.cursor() as cursor:
+        cursor.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(sql.Identifier(old), sql.Identifier(new)))
+
+
+def _allow_connections(admin, database, allow):
+    with admin.cursor() as cursor:
+        cursor.execute(sql.SQL('ALTER DATABASE {} ALLOW_CONNECTIONS {}').format(
+            sql.Identifier(database), sql.SQL('true' if allow else 'false')))
+
+
+def _terminate(admin, database):
+    with admin.cursor() as cursor:
+        cursor.execute('SELECT count(pg_catalog.pg_terminate_backend(pid)) FROM pg_catalog.pg_stat_activity '
+                       'WHERE datname = %s AND pid <> pg_catalog.pg_backend_pid()', (database,))
+        return cursor.fetchone()[0]
+
+
+def restore_marker(backup):
+    manifest = backup.get('manifest') or {}
+    digest = hashlib.sha256(repr(sorted((f['path'], f['sha256']) for f in manifest.get('files') or [])).encode())
+    return 'runbook.ops pg_restore: %s/%s %s' % (manifest.get('label'), backup['name'], digest.hexdigest()[:16])
+
+
+def table_restore_sql(tables, counts, keep_copy, suffix, assertions):
+    """(prologue, epilogue) SQL run in the one transaction of a single-table restore:
+    keep a copy, empty the tables; then prove row counts and assertions before COMMIT."""
+    prologue = []
+    epilogue = ['RESET search_path;']     # pg_restore's output empties it
+    for table in tables:
+        schema, name = split_qualified(table)
+        target = '%s.%s' % (_ident(schema), _ident(name))
+        if keep_copy:
+            copy_name = (name[:NAME_MAX - len(suffix)] + suffix)
+            prologue.append('CREATE TABLE %s.%s AS TABLE %s;' % (_ident(schema), _ident(copy_name), target))
+        prologue.append('TRUNCATE ONLY %s;' % target)
+        epilogue.append("DO $runbook$ BEGIN IF (SELECT count(*) FROM %s) <> %d THEN RAISE EXCEPTION "
+                        "'row count of %s is %%, the backup has %d', (SELECT count(*) FROM %s); END IF; END "
+                        "$runbook$;" % (target, counts[table], table.replace("'", "''"), counts[table], target))
+    for assertion in assertions or []:
+        epilogue.append("DO $runbook$ BEGIN IF NOT COALESCE((%s), false) THEN RAISE EXCEPTION "
+                        "'assertion failed: %s'; END IF; END $runbook$;"
+                        % (assertion.rstrip().rstrip(';'), assertion.replace("'", "''").replace('%', '%%')))
+    return '\n'.join(prologue), '\n'.join(epilogue)
+
+
+def _unused_name(admin, name):
+    candidate = name
+    number = 1
+    while database_exists(admin, candidate):
+        number += 1
+        tail = '_%d' % number
+        candidate = name[:NAME_MAX - len(tail)] + tail
+    return candidate
+
+
+def _ident(name):
+    if re.match(r'^[a-z_][a-z0-9_$]*$', name):
+        return name
+    return '"%s"' % name.replace('"', '""')
+
+
+class PgRestore:
+    """One pg_restore call: verify the backup, restore into a new database, prove it,
+    swap it in by rename (or, for single tables, replace their rows in one proven
+    transaction)."""
+
+    def __init__(self, params, check_mode=False, now=None):
+        self.params = params
+        self.check_mode = check_mode
+        self.now = now or utcnow()
+        self.login = login_of(params)
+        self.result = {'changed': False}
+
+    def run(self):
+        params = self.params
+        if not params.get('backup') or not os.path.isabs(params['backup']):
+            if not params.get('backup_root') or not params.get('label'):
+                raise BackupError('name the backup: backup as an absolute path, or backup_root and label '
+                                  '(with backup a name or latest)')
+        backup = find_backup(params.get('backup_root'), params.get('label'), params.get('backup'))
+        if backup['manifest'] is None:
+            raise BackupError('%s has no readable manifest: it is not a complete backup; refusing to restore it'
+                              % backup['path'])
+        manifest = backup['manifest']
+        details = manifest.get('postgresql') or {}
+        target = params.get('database') or details.get('database')
+        self.result.update(backup=backup['name'], backup_path=backup['path'], database=target)
+        admin = admin_connection(self.login, params.get('login_db') or 'postgres')
+        try:
+            info = server_info(admin)
+            bindir = find_bindir(info['major'], params.get('pg_bin_dir'))
+            env = tool_env(self.login)
+            record = verify_backup(backup, params.get('verify') or 'archive', bindir=bindir, env=env, now=utcnow())
+            self.result['verification'] = record
+            if record['status'] != PASSED:
+                if not self.check_mode:
+                    try:
+                        record_verification(backup, record)
+                    except OSError:
+                        pass
+                raise BackupError('backup %s failed verification, refusing to restore it: %s'
+                                  % (backup['path'], '; '.join(record['problems'])))
+            if params.get('tables'):
+                return self._restore_tables(admin, bindir, env, backup, target)
+            return self._restore_database(admin, bindir, env, backup, target)
+        finally:
+            admin.close()
+
+    def _restore_database(self, admin, bindir, env, backup, target):
+        params = self.params
+        exists = database_exists(admin, target)
+        marker = restore_marker(backup)
+        if exists and not params.get('force') and _database_comment(admin, target) == marker:
+            self.result['skipped_reason'] = 'database %s was already restored from %s' % (target, backup['name'])
+            return self.result
+        new = _unused_name(admin, scratch_name(target, 'restore', self.now))
+        replaced = _unused_name(admin, scratch_name(target, 'replaced', self.now)) if exists else None
+        self.result.update(restored_into=new, replaced_database=replaced if params.get('keep_replaced') else None,
+                           changed=True,
+                           diff={'before': '%s: %s\n' % (target, 'exists' if exists else 'absent'),
+                                 'after': '%s: restored from %s/%s\n' % (target, backup['manifest'].get('label'),
+                                                                           backup['name'])})
+        if self.check_mode:
+            self.result['plan'] = ['verify %s (done: passed)' % backup['path'], 'create database %s' % new,
+                                   'restore %s into %s' % (backup['name'], new),
+                                   'prove %s: row counts of %d tables and %d assertions'
+                                   % (new, len((backup['manifest'].get('postgresql') or {}).get('tables') or {}),
+                                      len(params.get('assertions') or [])),
+                                   ('rename %s to %s' % (target, replaced)) if exists else None,
+                                   'rename %s to %s' % (new, target),
+                                   ('drop %s' % replaced) if exists and not params.get('keep_replaced') else None]
+            self.result['plan'] = [step for step in self.result['plan'] if step]
+            return self.result
+        drop_database(admin, new)
+        create_database(admin, new)
+        started = time.monotonic()
+        try:
+            try:
+                run_pipeline(restore_commands(bindir, backup['path'], backup['manifest'], new,
+                                              jobs=params.get('jobs') or 1), env)
+            except BackupError as exc:
+                raise BackupError('restoring %s into the new database %s failed, %s is untouched: %s'
+                                  % (backup['name'], new, target, exc))
+            self.result['restore_seconds'] = round(time.monotonic() - started, 3)
+            counts, problems = prove_database(self.login, new, backup['manifest'], params.get('assertions'))
+            self.result['tables'] = counts
+            if problems:
+                raise BackupError('the restored database %s is not what the backup holds, %s is untouched: %s'
+                                  % (new, target, '; '.join(problems)))
+            self._swap(admin, target, new, replaced)
+        except BaseException:
+            try:
+                drop_database(admin, new)
+            except psycopg2.Error:
+                pass
+            raise
+        _set_comment(admin, target, marker)
+        if replaced and not params.get('keep_replaced'):
+            drop_database(admin, replaced)
+        self.result['rto_seconds'] = round(time.monotonic() - started, 3)
+        return self.result
+
+    def _swap(self, admin, target, new, replaced):
+        if replaced is None:
+            _rename_database(admin, new, target)
+            return
+        _allow_connections(admin, target, False)
+        try:
+            self.result['terminated_sessions'] = _terminate(admin, target)
+            _rename_database(admin, target, replaced)
+        except psycopg2.Error as exc:
+            _allow_connections(admin, target, True)
+            raise BackupError('could not move %s aside (%s); it is untouched' % (target, ' '.join(str(exc).split())))
+        try:
+            _rename_database(admin, new, target)
+        except psycopg2.Error as exc:
+            _rename_database(admin, replaced, target)
+            _allow_connections(admin, target, True)
+            raise BackupError('could not rename %s to %s (%s); %s was put back' % (new, target,
+                                                                                 ' '.join(str(exc).split()), target))
+        _allow_connections(admin, replaced, True)
+
+    def _restore_tables(self, admin, bindir, env, backup, target):
+        params = self.params
+        details = backup['manifest'].get('postgresql') or {}
+        if details.get('format') == 'plain':
+            raise BackupError('backup %s is plain SQL; single-table restore needs format custom or directory'
+                              % backup['name'])
+        available = details.get('tables') or {}
+        tables = [t if '.' in t else 'public.' + t for t in params['tables']]
+        missing = [t for t in tables if t not in available]
+        if missing:
+            raise BackupError('backup %s has no table %s (it has: %s)' % (backup['name'], ', '.join(missing),
+                                                                         ', '.join(sorted(available)[:20])))
+        schemas = set(split_qualified(t)[0] for t in tables)
+        if len(schemas) > 1:
+            raise BackupError('restore tables of one schema per call (got %s)' % ', '.join(sorted(schemas)))
+        if not database_exists(admin, target):
+            raise BackupError('database %s does not exist; a single-table restore replaces rows of an existing '
+                              'table' % target)
+        suffix = '_before_%s' % self.now.strftime('%Y%m%d%H%M%S')
+        copies = [split_qualified(t)[0] + '.' + split_qualified(t)[1][:NAME_MAX - len(suffix)] + suffix
+                  for t in tables] if params.get('keep_replaced') else []
+        self.result.update(changed=True, tables_restored=tables, replaced_copies=copies,
+                           diff={'before': ''.join('%s: current rows\n' % t for t in tables),
+                                 'after': ''.join('%s: %d rows from %s\n' % (t, available[t], backup['name'])
+                                                  for t in tables)})
+        if self.check_mode:
+            return self.result
+        prologue, epilogue = table_restore_sql(tables, available, params.get('keep_replaced'), suffix,
+                                               params.get('assertions'))
+        commands = restore_commands(bindir, backup['path'], backup['manifest'], target, tables=tables,
+                                    data_only=True, to_stdout=True)
+        psql = [tool(bindir, 'psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '--no-password',
+                '-d', target, '-c', prologue, '-f', '-', '-c', epilogue]
+        started = time.monotonic()
+        try:
+            run_pipeline(commands + [psql], env)
+        except BackupError as exc:
+            raise BackupError('restoring %s from %s failed and was rolled back, the tables are untouched: %s'
+                              % (', '.join(tables), backup['name'], exc))
+        self.result['rto_seconds'] = round(time.monotonic() - started, 3)
+        return self.result

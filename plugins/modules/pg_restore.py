@@ -1,0 +1,216 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: pg_restore
+short_description: Restore a runbook.ops.pg_backup backup without risking the current data
+version_added: "0.1.0"
+description:
+  - Verifies the backup first (checksums against its manifest and the archive itself) and refuses
+    a backup that fails.
+  - Restores a whole database into a new database, proves it (every table's row count against the
+    manifest, then O(assertions)) and only then swaps it in by renaming; the replaced database is
+    kept under C(<database>_replaced_<time>) unless O(keep_replaced=false). A restore that fails at
+    any step drops the new database and leaves the current one untouched.
+  - Plain SQL backups run through C(psql) with C(ON_ERROR_STOP) in one transaction; archives
+    through C(pg_restore) with O(jobs) parallel jobs.
+  - With O(tables), replaces the rows of those tables only (custom or directory backups), in one
+    transaction that also keeps a copy of the old rows and checks the row counts and assertions
+    before it commits.
+  - A database restored from the same backup before (recorded in its comment) is left alone
+    (C(changed=false)) unless O(force=true).
+author:
+  - runbook.ops contributors (@runbook)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - runbook.ops.postgres
+attributes:
+  check_mode:
+    support: full
+    details: Verifies the backup (reads it) and returns the plan; creates, restores and renames nothing.
+  diff_mode:
+    support: full
+  platform:
+    support: full
+    platforms: posix
+options:
+  backup:
+    description:
+      - The backup to restore - an absolute path of a backup directory, a backup name (timestamp)
+        under O(backup_root)/O(label), or C(latest), the newest verified backup of the label.
+    type: str
+    default: latest
+  backup_root:
+    description: The directory that holds one directory per label (as given to pg_backup).
+    type: path
+  label:
+    description: The backup series (as given to pg_backup).
+    type: str
+  database:
+    description: The database to restore; defaults to the database the backup was taken of.
+    type: str
+  tables:
+    description:
+      - Restore only these tables (C(schema.table), C(public) when unqualified, one schema per
+        call) into the existing O(database), replacing their rows.
+    type: list
+    elements: str
+  jobs:
+    description: Parallel pg_restore jobs (archives that pg_dump wrote itself).
+    type: int
+    default: 2
+  assertions:
+    description:
+      - SQL queries run against the restored data before it replaces the current data; the first
+        column of each one's first row must be true.
+    type: list
+    elements: str
+  keep_replaced:
+    description:
+      - Keep the replaced database (renamed C(<database>_replaced_<time>)) or, with O(tables),
+        copies of the old rows (C(<table>_before_<time>)).
+    type: bool
+    default: true
+  force:
+    description: Restore even when the database was already restored from this backup.
+    type: bool
+    default: false
+  verify:
+    description: How deeply to verify the backup before restoring (see runbook.ops.pg_backup).
+    type: str
+    choices: [checksum, archive]
+    default: archive
+  pg_bin_dir:
+    description: The directory of pg_restore and psql (see runbook.ops.pg_backup).
+    type: path
+notes:
+  - Swapping a database in terminates the sessions connected to the database it replaces.
+seealso:
+  - module: runbook.ops.pg_backup
+"""
+
+EXAMPLES = r"""
+- name: Restore the newest verified backup of shop, keeping the current database aside
+  runbook.ops.pg_restore:
+    backup_root: /var/backups/postgres
+    label: shop
+    assertions:
+      - SELECT count(*) > 0 FROM orders
+
+- name: Put back one table from last night's backup (004)
+  runbook.ops.pg_restore:
+    backup_root: /var/backups/postgres
+    label: shop
+    backup: 20260301T020000Z
+    tables: [public.invoices]
+"""
+
+RETURN = r"""
+backup:
+  description: The name of the restored backup.
+  returned: always
+  type: str
+backup_path:
+  description: Its directory.
+  returned: always
+  type: str
+database:
+  description: The restored database.
+  returned: always
+  type: str
+verification:
+  description: The verification of the backup done first.
+  returned: always
+  type: dict
+restored_into:
+  description: The new database the backup was restored into before the swap.
+  returned: whole-database restores
+  type: str
+replaced_database:
+  description: The name the replaced database was kept under, or null.
+  returned: whole-database restores
+  type: str
+tables:
+  description: Row counts of the restored tables.
+  returned: whole-database restores
+  type: dict
+tables_restored:
+  description: The tables whose rows were replaced.
+  returned: with O(tables)
+  type: list
+  elements: str
+replaced_copies:
+  description: Tables holding the rows that were replaced.
+  returned: with O(tables)
+  type: list
+  elements: str
+rto_seconds:
+  description: Time from the start of the restore to the data being in place.
+  returned: when restored
+  type: float
+plan:
+  description: The steps a real run would take.
+  returned: check mode
+  type: list
+  elements: str
+skipped_reason:
+  description: Why nothing was restored.
+  returned: when nothing was done
+  type: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.runbook.ops.plugins.module_utils.backup import BackupError
+from ansible_collections.runbook.ops.plugins.module_utils.pgbackup import (
+    HAS_PSYCOPG2, PgRestore, postgres_argument_spec,
+)
+
+
+def argument_spec():
+    spec = postgres_argument_spec()
+    spec.update(
+        backup=dict(type='str', default='latest'),
+        backup_root=dict(type='path'),
+        label=dict(type='str'),
+        database=dict(type='str'),
+        tables=dict(type='list', elements='str'),
+        jobs=dict(type='int', default=2),
+        assertions=dict(type='list', elements='str'),
+        keep_replaced=dict(type='bool', default=True),
+        force=dict(type='bool', default=False),
+        verify=dict(type='str', default='archive', choices=['checksum', 'archive']),
+        pg_bin_dir=dict(type='path'),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = dict(module.params)
+    if not HAS_PSYCOPG2:
+        module.fail_json(msg='psycopg2 is not installed on this host; install psycopg2-binary')
+    if params['jobs'] < 1:
+        module.fail_json(msg='jobs must be at least 1')
+    try:
+        result = PgRestore(params, check_mode=module.check_mode).run()
+    except BackupError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg='pg_restore failed unexpectedly: %s' % exc, exception=traceback.format_exc())
+    if not module._diff:  # pylint: disable=protected-access
+        result.pop('diff', None)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
