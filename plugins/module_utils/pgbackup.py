@@ -479,6 +479,28 @@ def decompress_argv(compressed_by):
     return [compressed_by, '-q', '-dc'] if compressed_by and compressed_by != 'pg_dump' else None
 
 
+TOC_DATA = re.compile(r'^\d+; \d+ \d+ TABLE DATA ((?:"(?:[^"]|"")*"|\S+)) ((?:"(?:[^"]|"")*"|\S+)) ', re.M)
+
+
+def _unquote(name):
+    if name.startswith('"') and name.endswith('"'):
+        return name[1:-1].replace('""', '"')
+    return name
+
+
+def toc_tables(text):
+    """The 'schema.table' of every TABLE DATA entry of a pg_restore --list."""
+    return [qualified(_unquote(m.group(1)), _unquote(m.group(2))) for m in TOC_DATA.finditer(text)]
+
+
+def toc_has_data(text, table):
+    """Whether a pg_restore --list has a TABLE DATA entry for 'schema.table' (pg_restore
+    prints names unquoted, so names with spaces are matched whole, not split)."""
+    schema, name = split_qualified(table)
+    needle = re.compile(r' TABLE DATA %s %s \S+$' % (re.escape(schema), re.escape(name)))
+    return any(needle.search(line) for line in text.splitlines() if not line.startswith(';'))
+
+
 def archive_toc(bindir, path, compressed_by, env):
     """pg_restore --list of an archive: the TABLE DATA entries as 'schema.table'."""
     listing = tempfile.NamedTemporaryFile(prefix='runbook-toc-', suffix='.txt', delete=False)
@@ -496,12 +518,7 @@ def archive_toc(bindir, path, compressed_by, env):
             text = stream.read().decode('utf-8', 'replace')
     finally:
         os.unlink(listing.name)
-    entries = []
-    for line in text.splitlines():
-        found = re.match(r'^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) ', line)
-        if found:
-            entries.append(qualified(found.group(1), found.group(2)))
-    return entries, text
+    return toc_tables(text), text
 
 
 def check_archive(bindir, backup_dir, manifest, env):
@@ -525,7 +542,7 @@ def check_archive(bindir, backup_dir, manifest, env):
                 entries, text = archive_toc(bindir, path, None, env)
             if not text.strip():
                 problems.append('pg_restore --list printed nothing for %s' % details.get('dump'))
-            missing = sorted(set(details.get('tables') or {}) - set(entries))
+            missing = [t for t in sorted(details.get('tables') or {}) if not toc_has_data(text, t)]
             if missing:
                 problems.append('the archive has no data for %s' % ', '.join(missing[:10]))
         elif fmt == 'plain' and details.get('compression') == 'none':
@@ -559,9 +576,7 @@ def _archive_toc_streamed(bindir, path, by, env):
             text = stream.read().decode('utf-8', 'replace')
     finally:
         os.unlink(listing.name)
-    entries = [qualified(m.group(1), m.group(2))
-               for m in re.finditer(r'^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) ', text, re.M)]
-    return entries, text
+    return toc_tables(text), text
 
 
 # ---- restoring ------------------------------------------------------------------
@@ -993,10 +1008,13 @@ class PgBackup:
                 self.result['skipped_reason'] = 'backup %s already covers the %s period' % (current['name'],
                                                                                          params['period'])
                 return
-        name = backup_name(self.now)
+        name = backup_name(utcnow())
+        if os.path.exists(os.path.join(self.directory, name)):
+            time.sleep(1.05)             # we hold the lock: the next second's name is ours
+            name = backup_name(utcnow())
         final = os.path.join(self.directory, name)
         if os.path.exists(final):
-            raise BackupError('a backup named %s already exists (two backups in the same second); retry' % final)
+            raise BackupError('a backup named %s already exists; retry' % final)
         old_umask = os.umask(0o077)
         partial = None
         started = utcnow()

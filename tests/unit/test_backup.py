@@ -149,3 +149,12 @@ def test_scratch_names_fit_postgres_limit():
     import datetime
     name = pg.scratch_name('x' * 80, 'verify', datetime.datetime(2025, 1, 1))
     assert len(name) == 63 and name.endswith('_verify_20250101000000')
+
+
+def test_toc_has_data_matches_names_with_spaces():
+    text = ('; Archive created at 2026-01-01\n'
+            '3345; 0 16390 TABLE DATA public Mixed Case postgres\n'
+            '3346; 0 16391 TABLE DATA sales lines postgres\n'
+            '3348; 2606 16393 CONSTRAINT public orders orders_pkey postgres\n')
+    assert pg.toc_has_data(text, 'public.Mixed Case') and pg.toc_has_data(text, 'sales.lines')
+    assert not pg.toc_has_data(text, 'public.orders') and not pg.toc_has_data(text, 'public.Mixed')
