@@ -1,0 +1,290 @@
+#!/usr/bin/env python
+"""The log benchmark: runbook.ops.log_scan and log_rotate_check against the shell anchors.
+
+    .venv/bin/python bench/logs.py [--size-mb 1024] [--rounds 3] [--files 100000]
+                                   [--skip-jq] [--only scan|rotate]
+
+Generates (once, reused while it exists) JSON-lines logs under tests/output/logs-bench/:
+app-<N>m.jsonl of N MiB (default 1024) and app-<N/4>m.jsonl, lines as runbook 000 writes
+them (timestamp, level, execution_time_ms, status, error_type, request_id), sorted in time
+over 30 days, about 2 % ERROR; and a tree of --files small files for log_rotate_check.
+
+Then runs, alternating and repeated (median of --rounds), each in a fresh process:
+
+  count    log_scan logic (count of lines matching ERROR)  vs  grep -c ERROR      target <= 2
+  stats    log_scan logic (stats of execution_time_ms)     vs  jq | awk (runbook 000's
+           `jq -r 'select(.execution_time_ms) | .execution_time_ms' | awk ...`)    target <= 0.25
+  window   log_scan logic, count over the last 24 h of the big file: wall time (target < 1 s)
+           and bytes read, against the file's size
+  memory   peak RSS (wait4) of the stats scan on the two file sizes: flat means equal
+  rotate   log_rotate_check logic over --files files (sizes and ages)  vs  find -printf
+                                                                                  target <= 2
+
+"log_scan logic" is plugins/module_utils/logscan.py run by a fresh python (interpreter
+start and imports included, Ansible's per-task cost not: that is bench/daily_run.py's
+subject). The files are read from the page cache after the first round, for the anchors
+as for us. Summary also in bench/results/logs.json.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, 'tests', 'output', 'logs-bench')
+RESULTS = os.path.join(ROOT, 'bench', 'results')
+PYTHON = os.path.join(ROOT, '.venv', 'bin', 'python')
+COLLECTIONS = os.path.join(ROOT, '.collections')
+
+SCAN = r'''
+import json, sys, time
+sys.path.insert(0, %(collections)r)
+from ansible_collections.runbook.ops.plugins.module_utils.logscan import run_scan
+spec = json.loads(sys.argv[1])
+checks, facts = run_scan(spec)
+print(json.dumps({'checks': checks, 'bytes_read': facts['bytes_read']}))
+'''
+
+ROTATE = r'''
+import json, sys
+sys.path.insert(0, %(collections)r)
+from ansible_collections.runbook.ops.plugins.module_utils.logrotate import inventory_files
+files = inventory_files([sys.argv[1]], ['*'])
+print(json.dumps({'files': len(files), 'bytes': sum(f.size for f in files)}))
+'''
+
+
+def generate_jsonl(path, size_mb, seed=5):
+    """A time-ordered JSON-lines log of about size_mb MiB ending now."""
+    if os.path.exists(path) and os.path.getsize(path) >= size_mb * 1024 * 1024 * 0.99:
+        return
+    rng = random.Random(seed)
+    target = size_mb * 1024 * 1024
+    line_len = 190
+    lines = target // line_len
+    end = time.time()
+    start = end - 30 * 86400
+    step = (end - start) / lines
+    tmp = path + '.tmp'
+    written = 0
+    levels = ['INFO'] * 48 + ['ERROR']
+    types = ['TimeoutError', 'DatabaseError', 'ValidationError', 'KeyError']
+    with open(tmp, 'w') as stream:
+        batch = []
+        moment = start
+        index = 0
+        while written < target:
+            moment += step
+            level = rng.choice(levels)
+            stamp = time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(moment)) + '.%03dZ' % (index % 1000)
+            latency = round(rng.lognormvariate(3.2, 0.5), 1)
+            if level == 'ERROR':
+                line = ('{"timestamp": "%s", "level": "ERROR", "message": "analysis failed", '
+                        '"execution_time_ms": %s, "status": "error", "error_type": "%s", '
+                        '"request_id": "r%08d"}\n' % (stamp, latency, rng.choice(types), index))
+            else:
+                line = ('{"timestamp": "%s", "level": "INFO", "message": "analysis done", '
+                        '"function": "analyze_peg_data", "execution_time_ms": %s, '
+                        '"status": "success", "request_id": "r%08d"}\n' % (stamp, latency, index))
+            batch.append(line)
+            index += 1
+            if len(batch) >= 20000:
+                chunk = ''.join(batch)
+                stream.write(chunk)
+                written += len(chunk)
+                batch = []
+        if batch:
+            stream.write(''.join(batch))
+    os.replace(tmp, path)
+
+
+def generate_tree(root, count):
+    marker = os.path.join(root, '.complete-%d' % count)
+    if os.path.exists(marker):
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    now = time.time()
+    per_dir = 1000
+    for index in range(count):
+        directory = os.path.join(root, 'd%03d' % (index // per_dir))
+        if index % per_dir == 0:
+            os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, 'app%05d.log' % index)
+        with open(path, 'w') as stream:
+            stream.write('x' * (index % 50))
+        age = (index % 60) * 86400
+        os.utime(path, (now - age, now - age))
+    open(marker, 'w').close()
+
+
+def timed(argv, shell=False):
+    """(seconds, stdout, peak RSS in KiB) of one run in a fresh process."""
+    started = time.monotonic()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, shell=shell,
+                               executable='/bin/bash' if shell else None)
+    out, err = process.communicate()
+    _pid, status, usage = os.wait4(process.pid, 0) if False else (None, process.returncode, None)
+    elapsed = time.monotonic() - started
+    if status != 0:
+        raise SystemExit('failed (%s): %s\n%s' % (status, argv, err.decode()))
+    return elapsed, out.decode(), None
+
+
+def timed_rss(argv):
+    """(seconds, stdout, peak RSS KiB) using wait4 for the child's own maximum RSS."""
+    started = time.monotonic()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = process.stdout.read()
+    err = process.stderr.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.monotonic() - started
+    if process.returncode != 0:
+        raise SystemExit('failed (%s): %s\n%s' % (process.returncode, argv, err.decode()))
+    return elapsed, out.decode(), usage.ru_maxrss
+
+
+def scan_argv(spec):
+    return [PYTHON, '-c', SCAN % {'collections': COLLECTIONS}, json.dumps(spec)]
+
+
+def median_pair(rounds, ours, anchor):
+    """Alternate ours and the anchor; medians of each."""
+    mine, theirs, outputs = [], [], []
+    for _round in range(rounds):
+        seconds, out, _rss = ours()
+        mine.append(seconds)
+        outputs.append(out)
+        seconds, _out, _rss = anchor()
+        theirs.append(seconds)
+    return statistics.median(mine), statistics.median(theirs), outputs[-1]
+
+
+def verdict(ratio, target, lower_is_better=True):
+    good = ratio <= target if lower_is_better else ratio >= target
+    return 'MET' if good else 'MISS'
+
+
+def last_timestamp(path):
+    with open(path, 'rb') as stream:
+        stream.seek(max(0, os.path.getsize(path) - 4096))
+        line = stream.read().rstrip(b'\n').rsplit(b'\n', 1)[-1]
+    return json.loads(line)['timestamp']
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
+    parser.add_argument('--size-mb', type=int, default=1024)
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--files', type=int, default=100000)
+    parser.add_argument('--skip-jq', action='store_true', help='jq takes about a minute a round')
+    parser.add_argument('--only', choices=('scan', 'rotate'))
+    args = parser.parse_args()
+    os.makedirs(DATA, exist_ok=True)
+    os.makedirs(RESULTS, exist_ok=True)
+    summary = {}
+    big = os.path.join(DATA, 'app-%dm.jsonl' % args.size_mb)
+    small = os.path.join(DATA, 'app-%dm.jsonl' % (args.size_mb // 4))
+    if args.only != 'rotate':
+        started = time.monotonic()
+        generate_jsonl(big, args.size_mb)
+        generate_jsonl(small, args.size_mb // 4)
+        print('data: %s (%.0f MiB), %s (%.0f MiB), ready in %.1fs'
+              % (big, os.path.getsize(big) / 2 ** 20, small, os.path.getsize(small) / 2 ** 20,
+                 time.monotonic() - started))
+        subprocess.run(['cat', big], stdout=subprocess.DEVNULL, check=True)  # warm the cache
+
+        count_spec = {'paths': [big], 'include_rotated': False,
+                      'metrics': [{'name': 'errors', 'type': 'count', 'pattern': 'ERROR'}]}
+        ours, grep, out = median_pair(args.rounds, lambda: timed_rss(scan_argv(count_spec)),
+                                      lambda: timed(['grep', '-c', 'ERROR', big]))
+        grep_count = int(subprocess.run(['grep', '-c', 'ERROR', big], capture_output=True,
+                                        check=True).stdout)
+        our_count = json.loads(out)['checks'][0]['value']
+        ratio = ours / grep
+        summary['count'] = {'log_scan_s': round(ours, 3), 'grep_s': round(grep, 3),
+                            'ratio': round(ratio, 3), 'target': 2, 'same_count': our_count == grep_count}
+        print('count   log_scan %.2fs  grep -c %.2fs  ratio %.2f (target <= 2: %s)  counts %d / %d'
+              % (ours, grep, ratio, verdict(ratio, 2), our_count, grep_count))
+
+        stats_spec = {'paths': [big], 'include_rotated': False,
+                      'metrics': [{'name': 'latency', 'type': 'stats', 'field': 'execution_time_ms',
+                                   'buckets': [25, 50]}]}
+        jq_cmd = ("jq -r 'select(.execution_time_ms) | .execution_time_ms' %s | awk '{s+=$1; c++; "
+                  "if(c==1||$1<mn)mn=$1; if($1>mx)mx=$1} END {printf \"%%d %%.3f %%s %%s\\n\", c, s/c, mn, mx}'"
+                  % big)
+        if args.skip_jq:
+            seconds, out, _rss = timed_rss(scan_argv(stats_spec))
+            print('stats   log_scan %.2fs (jq skipped)' % seconds)
+            summary['stats'] = {'log_scan_s': round(seconds, 3)}
+        else:
+            ours, jq, out = median_pair(max(1, min(args.rounds, 2)),
+                                        lambda: timed_rss(scan_argv(stats_spec)),
+                                        lambda: timed(jq_cmd, shell=True))
+            jq_out = subprocess.run(jq_cmd, shell=True, capture_output=True, text=True,
+                                    check=True).stdout.split()
+            stats = json.loads(out)['checks'][0]['details']['stats']
+            ratio = ours / jq
+            summary['stats'] = {'log_scan_s': round(ours, 3), 'jq_s': round(jq, 3),
+                                'ratio': round(ratio, 3), 'target': 0.25, 'stats': stats,
+                                'jq': jq_out}
+            print('stats   log_scan %.2fs  jq|awk %.2fs  ratio %.3f (target <= 0.25: %s)'
+                  % (ours, jq, ratio, verdict(ratio, 0.25)))
+            print('        ours: count %s avg %s min %s max %s p95 %s; jq|awk: count %s avg %s min %s max %s'
+                  % (stats['count'], stats['avg'], stats['min'], stats['max'], stats['p95'],
+                     *jq_out))
+
+        end = last_timestamp(big)
+        end_epoch = time.mktime(time.strptime(end[:19], '%Y-%m-%dT%H:%M:%S')) - time.timezone
+        since = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(end_epoch - 86400))
+        window_spec = {'paths': [big], 'include_rotated': False, 'since': since,
+                       'metrics': [{'name': 'errors_24h', 'type': 'count', 'pattern': 'ERROR'}]}
+        times, read = [], None
+        for _round in range(args.rounds):
+            seconds, out, _rss = timed_rss(scan_argv(window_spec))
+            times.append(seconds)
+            read = json.loads(out)['bytes_read']
+        size = os.path.getsize(big)
+        window = statistics.median(times)
+        summary['window'] = {'seconds': round(window, 3), 'bytes_read': read, 'file_bytes': size,
+                             'target_s': 1}
+        print('window  last 24 h of %.0f MiB: %.3fs (target < 1 s: %s), read %.1f MiB (%.2f %% of the '
+              'file; 24 h of 30 days is %.2f %%)' % (size / 2 ** 20, window, verdict(window, 1),
+                                                     read / 2 ** 20, 100.0 * read / size, 100 / 30.0))
+
+        rss = {}
+        for path in (small, big):
+            _seconds, _out, peak = timed_rss(scan_argv(dict(stats_spec, paths=[path])))
+            rss[os.path.basename(path)] = peak
+        summary['memory_peak_rss_kib'] = rss
+        print('memory  peak RSS of the stats scan: %s' % ', '.join(
+            '%s %.1f MiB' % (name, kib / 1024.0) for name, kib in rss.items()))
+
+    if args.only != 'scan':
+        tree = os.path.join(DATA, 'tree')
+        started = time.monotonic()
+        generate_tree(tree, args.files)
+        print('tree: %d files under %s, ready in %.1fs' % (args.files, tree, time.monotonic() - started))
+        rotate_argv = [PYTHON, '-c', ROTATE % {'collections': COLLECTIONS}, tree]
+        ours, find, out = median_pair(args.rounds, lambda: timed_rss(rotate_argv),
+                                      lambda: timed("find %s -type f -printf '%%s %%T@ %%p\\n' "
+                                                    "> /dev/null" % tree, shell=True))
+        ratio = ours / find
+        summary['rotate'] = {'log_rotate_check_s': round(ours, 3), 'find_s': round(find, 3),
+                             'ratio': round(ratio, 3), 'target': 2, 'files': json.loads(out)['files']}
+        print('rotate  inventory of %d files %.2fs  find -printf %.2fs  ratio %.2f (target <= 2: %s)'
+              % (json.loads(out)['files'], ours, find, ratio, verdict(ratio, 2)))
+
+    with open(os.path.join(RESULTS, 'logs.json'), 'w') as stream:
+        json.dump(summary, stream, indent=2, sort_keys=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

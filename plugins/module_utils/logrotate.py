@@ -1,0 +1,530 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Log file housekeeping for runbook.ops.log_rotate_check: an inventory of log files
+(sizes, ages), logrotate configuration coverage (paths no configuration rotates, paths
+two configurations rotate), a plan of compressions and deletions, the compression
+itself (gzip or zstd; mode, owner and times kept; verified before the original goes)
+and logrotate policy files rendered from options.
+
+Pure functions apart from the file system; nothing here imports Ansible.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import fnmatch
+import glob
+import gzip
+import hashlib
+import os
+import re
+import shlex
+import stat
+import subprocess
+import tempfile
+
+from ansible_collections.runbook.ops.plugins.module_utils.checks import (
+    CRITICAL, OK, WARNING, InvalidProbe, check_result, format_duration, parse_duration,
+)
+
+KIND = 'logrotate'
+COMPRESSED_EXTENSIONS = ('.gz', '.zst', '.bz2', '.xz', '.lz4', '.zip')
+FORMATS = {'gzip': '.gz', 'zstd': '.zst'}
+# logrotate's own default taboo extensions: files in an included directory it skips.
+TABOO = (',v', '.cfsaved', '.disabled', '.dpkg-bak', '.dpkg-del', '.dpkg-dist', '.dpkg-new',
+         '.dpkg-old', '.dpkg-tmp', '.rhn-cfg-tmp-*', '.rpmnew', '.rpmorig', '.rpmsave', '.swp',
+         '.ucf-dist', '.ucf-new', '.ucf-old', '~')
+_SIZE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$', re.I)
+_SIZE_UNITS = {'': 1, 'k': 1024, 'm': 1024 ** 2, 'g': 1024 ** 3, 't': 1024 ** 4}
+CHUNK = 1024 * 1024
+
+
+def parse_size(value, what):
+    """Bytes from 1048576, '100M', '1.5G', '512k' (powers of 1024); InvalidProbe otherwise."""
+    if value is None or value == '':
+        return None
+    if isinstance(value, bool):
+        raise InvalidProbe('%s: %r is not a size' % (what, value))
+    if isinstance(value, (int, float)):
+        size = value
+    else:
+        match = _SIZE.match(str(value))
+        if not match:
+            raise InvalidProbe("%s: %r is not a size; write bytes or a number with K, M, G or T, "
+                               "e.g. '100M'" % (what, value))
+        size = float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    if size < 0:
+        raise InvalidProbe('%s: size %r is negative' % (what, value))
+    return int(size)
+
+
+def human(size):
+    for unit in ('B', 'KiB', 'MiB', 'GiB'):
+        if abs(size) < 1024 or unit == 'GiB':
+            return ('%d %s' % (size, unit)) if unit == 'B' else ('%.1f %s' % (size, unit))
+        size /= 1024.0
+    return '%.1f GiB' % size
+
+
+class FileInfo:
+    __slots__ = ('path', 'size', 'mtime', 'atime', 'mode', 'uid', 'gid', 'dev', 'ino')
+
+    def __init__(self, path, info):
+        self.path = path
+        self.size = info.st_size
+        self.mtime = info.st_mtime
+        self.atime = info.st_atime
+        self.mode = info.st_mode
+        self.uid = info.st_uid
+        self.gid = info.st_gid
+        self.dev = info.st_dev
+        self.ino = info.st_ino
+
+    @property
+    def compressed(self):
+        return self.path.endswith(COMPRESSED_EXTENSIONS)
+
+
+def _walk(top, patterns, found, problems):
+    stack = [top]
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = os.scandir(directory)
+        except OSError as exc:
+            problems[directory] = exc.strerror or str(exc)
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                        continue
+                    if not entry.is_file(follow_symlinks=False):
+                        continue  # symlinks, sockets, fifos are nobody's log file
+                    if patterns and not any(fnmatch.fnmatchcase(entry.name, p) for p in patterns):
+                        continue
+                    found[entry.path] = FileInfo(entry.path, entry.stat(follow_symlinks=False))
+                except OSError as exc:
+                    problems[entry.path] = exc.strerror or str(exc)
+
+
+def inventory_files(paths, patterns=None, problems=None):
+    """The regular files under directories (recursively) or matching globs, whose
+    names match one of ``patterns`` (fnmatch, e.g. '*.log'); symlinks are not
+    followed.  ``problems`` collects {path: reason} for what cannot be read."""
+    problems = {} if problems is None else problems
+    patterns = [p for p in (patterns or []) if p not in ('*', '')]
+    found = {}
+    for path in paths:
+        names = glob.glob(path) if re.search(r'[*?[]', path) else [path]
+        if not names:
+            problems[path] = 'no file matches' if re.search(r'[*?[]', path) else 'does not exist'
+        for name in names:
+            try:
+                info = os.lstat(name)
+            except OSError as exc:
+                problems[name] = exc.strerror or str(exc)
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                _walk(name, patterns, found, problems)
+            elif stat.S_ISREG(info.st_mode):
+                if not patterns or any(fnmatch.fnmatchcase(os.path.basename(name), p) for p in patterns):
+                    found[name] = FileInfo(name, info)
+    return [found[path] for path in sorted(found)]
+
+
+# ---- logrotate configuration --------------------------------------------------------
+
+class ConfigError(ValueError):
+    pass
+
+
+def _taboo(name):
+    return any(fnmatch.fnmatchcase(name, '*' + ext) for ext in TABOO)
+
+
+def config_files(paths):
+    """The configuration files of a set: files, and the files of directories (as
+    logrotate's include reads them: sorted, taboo extensions skipped)."""
+    result = []
+    for path in paths:
+        if os.path.isdir(path):
+            for name in sorted(os.listdir(path)):
+                full = os.path.join(path, name)
+                if os.path.isfile(full) and not _taboo(name):
+                    result.append(full)
+        elif os.path.exists(path):
+            result.append(path)
+    return result
+
+
+def parse_config(path, text, seen=None, exclude=()):
+    """Log blocks of one configuration text: [{'file', 'line', 'patterns'}], following
+    ``include`` directives (files and directories)."""
+    seen = set() if seen is None else seen
+    blocks = []
+    lines = text.splitlines()
+    index = 0
+    in_block = False
+    in_script = False
+    pending = []
+    while index < len(lines):
+        raw = lines[index]
+        index += 1
+        line = raw.strip()
+        if in_script:
+            if line == 'endscript':
+                in_script = False
+            continue
+        if not line or line.startswith('#'):
+            continue
+        if line in ('postrotate', 'prerotate', 'firstaction', 'lastaction', 'preremove'):
+            in_script = True
+            continue
+        if in_block:
+            if line.startswith('}'):
+                in_block = False
+            continue
+        word = line.split(None, 1)[0]
+        if word == 'include' and not pending:
+            target = line.split(None, 1)[1].strip().strip('"\'') if ' ' in line else ''
+            for included in config_files([target]):
+                real = os.path.realpath(included)
+                if real in seen or included in exclude:
+                    continue
+                seen.add(real)
+                try:
+                    with open(included) as stream:
+                        blocks += parse_config(included, stream.read(), seen, exclude)
+                except (IOError, OSError, UnicodeDecodeError):
+                    continue
+            continue
+        if '{' in line:
+            head = line.split('{', 1)[0]
+            try:
+                words = pending + shlex.split(head)
+            except ValueError:
+                words = pending + head.split()
+            pending = []
+            if words:
+                blocks.append({'file': path, 'line': index, 'patterns': words})
+            in_block = not line.rstrip().endswith('}') or line.count('{') > line.count('}')
+            if line.split('{', 1)[1].strip().startswith('}'):
+                in_block = False
+            continue
+        if line.startswith('/') or line.startswith('"') or line.startswith("'"):
+            try:
+                pending += shlex.split(line)
+            except ValueError:
+                pending += line.split()
+    return blocks
+
+
+def read_config_set(paths, exclude=()):
+    """All log blocks of a configuration set (e.g. /etc/logrotate.conf, which includes
+    /etc/logrotate.d)."""
+    blocks = []
+    seen = set()
+    for path in config_files(paths):
+        if path in exclude:
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            with open(path) as stream:
+                blocks += parse_config(path, stream.read(), seen, exclude)
+        except (IOError, OSError, UnicodeDecodeError):
+            continue
+    return blocks
+
+
+def block_targets(blocks):
+    """{real file path: [block references 'file:line']} for every file the blocks'
+    globs expand to on this file system, as logrotate expands them."""
+    targets = {}
+    for block in blocks:
+        ref = '%s:%d' % (block['file'], block['line'])
+        for pattern in block['patterns']:
+            names = glob.glob(pattern) if re.search(r'[*?[]', pattern) else (
+                [pattern] if os.path.exists(pattern) else [])
+            for name in names:
+                if os.path.isfile(name):
+                    refs = targets.setdefault(os.path.realpath(name), [])
+                    if ref not in refs:
+                        refs.append(ref)
+    return targets
+
+
+def coverage(log_files, blocks):
+    """(uncovered paths, {path: [refs]} of paths covered twice or more)."""
+    targets = block_targets(blocks)
+    uncovered = [f.path for f in log_files if os.path.realpath(f.path) not in targets]
+    duplicates = dict((path, refs) for path, refs in sorted(targets.items()) if len(refs) > 1)
+    return uncovered, duplicates
+
+
+def debug_outcome(rc, out, err):
+    """(status, errors) of a ``logrotate -d`` run: errors are its 'error:' lines."""
+    errors = [line.strip() for line in (out + '\n' + err).splitlines()
+              if line.strip().lower().startswith('error')]
+    if rc != 0 and not errors:
+        errors = [(err or out).strip().splitlines()[-1] if (err or out).strip() else 'exit %d' % rc]
+    return (CRITICAL if rc != 0 or errors else OK), errors
+
+
+# ---- open files ---------------------------------------------------------------------
+
+def open_for_writing(candidates, proc='/proc'):
+    """The (dev, ino) of ``candidates`` (FileInfo) that some process holds open for
+    writing, read from /proc/<pid>/fd and /proc/<pid>/fdinfo."""
+    wanted = dict(((f.dev, f.ino), f) for f in candidates)
+    held = set()
+    if not wanted:
+        return held
+    try:
+        pids = [entry for entry in os.listdir(proc) if entry.isdigit()]
+    except OSError:
+        return held
+    for pid in pids:
+        fd_dir = os.path.join(proc, pid, 'fd')
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                info = os.stat(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            key = (info.st_dev, info.st_ino)
+            if key not in wanted or key in held:
+                continue
+            try:
+                with open(os.path.join(proc, pid, 'fdinfo', fd)) as stream:
+                    flags = next((int(line.split()[1], 8) for line in stream if line.startswith('flags:')), 0)
+            except (IOError, OSError, ValueError, IndexError):
+                held.add(key)  # cannot tell: treat it as written to
+                continue
+            if flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR):
+                held.add(key)
+    return held
+
+
+# ---- planning -------------------------------------------------------------------------
+
+def plan_maintenance(files, now, compress_after=None, delete_after=None, fmt='gzip', held=()):
+    """What a run would do: {'compress': [...], 'delete': [...], 'skipped': [...]}.
+
+    A file older than ``compress_after`` seconds (mtime) that is not compressed yet is
+    compressed to <file>.gz (or .zst); a compressed file older than ``delete_after`` is
+    deleted; a file both would apply to (an uncompressed log already older than the
+    deletion age) is deleted without compressing it first, which is where compressing
+    and then deleting it would end.  Files held open for writing are never touched."""
+    plan = {'compress': [], 'delete': [], 'skipped': []}
+    held = set(held)
+    existing = set(f.path for f in files)
+    suffix = FORMATS[fmt]
+    for info in files:
+        age = now - info.mtime
+        entry = {'path': info.path, 'size': info.size, 'age': round(age, 1),
+                 'age_text': format_duration(age)}
+        is_open = (info.dev, info.ino) in held
+        if info.compressed:
+            if delete_after is not None and age > delete_after:
+                if is_open:
+                    plan['skipped'].append(dict(entry, reason='open for writing'))
+                else:
+                    plan['delete'].append(entry)
+            continue
+        if compress_after is None or age <= compress_after:
+            continue
+        if is_open:
+            plan['skipped'].append(dict(entry, reason='open for writing'))
+            continue
+        if delete_after is not None and age > delete_after:
+            plan['delete'].append(dict(entry, reason='older than the deletion age; not compressed first'))
+            continue
+        target = info.path + suffix
+        if target in existing or os.path.lexists(target):
+            plan['skipped'].append(dict(entry, reason='%s already exists' % target))
+            continue
+        plan['compress'].append(dict(entry, dest=target))
+    return plan
+
+
+# ---- compression --------------------------------------------------------------------
+
+def _zstd_module():
+    try:
+        import zstandard
+        return zstandard
+    except ImportError:
+        return None
+
+
+def compress_file(path, fmt='gzip', level=None, zstd_binary='zstd'):
+    """Compress ``path`` to path + .gz/.zst next to it, atomically, keeping mode, owner
+    and times, verify it by decompressing it again and only then remove the original.
+    Returns the destination.  Raises OSError (and leaves the original as it was)
+    when anything goes wrong, including the file changing while it is compressed."""
+    before = os.stat(path)
+    dest = path + FORMATS[fmt]
+    directory, name = os.path.split(dest)
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix='.tmp', dir=directory or '.')
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, 'wb') as raw:
+            if fmt == 'gzip':
+                with open(path, 'rb') as source:
+                    with gzip.GzipFile(filename=os.path.basename(path), mode='wb', fileobj=raw,
+                                       compresslevel=level or 6, mtime=int(before.st_mtime)) as out:
+                        for chunk in iter(lambda: source.read(CHUNK), b''):
+                            digest.update(chunk)
+                            out.write(chunk)
+            else:
+                _zstd_compress(path, raw, level or 3, digest, zstd_binary)
+            raw.flush()
+            os.fsync(raw.fileno())
+        after = os.stat(path)
+        if (after.st_size, after.st_mtime, after.st_ino) != (before.st_size, before.st_mtime, before.st_ino):
+            raise OSError('%s changed while it was compressed; left as it was' % path)
+        if _digest_of(tmp, fmt, zstd_binary) != digest.hexdigest():
+            raise OSError('the compressed copy of %s does not decompress to the original' % path)
+        os.chmod(tmp, stat.S_IMODE(before.st_mode))
+        if os.geteuid() == 0 or before.st_uid == os.geteuid():
+            try:
+                os.chown(tmp, before.st_uid, before.st_gid)
+            except OSError:
+                pass
+        os.utime(tmp, (before.st_atime, before.st_mtime))
+        if os.path.lexists(dest):
+            raise OSError('%s appeared while compressing; left %s as it was' % (dest, path))
+        os.rename(tmp, dest)
+        _fsync_dir(directory or '.')
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    os.unlink(path)
+    _fsync_dir(directory or '.')
+    return dest
+
+
+def _fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _zstd_compress(path, raw, level, digest, binary):
+    zstandard = _zstd_module()
+    if zstandard is not None:
+        compressor = zstandard.ZstdCompressor(level=level)
+        with open(path, 'rb') as source:
+            with compressor.stream_writer(raw, closefd=False) as out:
+                for chunk in iter(lambda: source.read(CHUNK), b''):
+                    digest.update(chunk)
+                    out.write(chunk)
+        return
+    with open(path, 'rb') as source:
+        for chunk in iter(lambda: source.read(CHUNK), b''):
+            digest.update(chunk)
+    with open(path, 'rb') as source:
+        process = subprocess.run([binary, '-q', '-c', '-%d' % level], stdin=source, stdout=raw,
+                                 stderr=subprocess.PIPE, check=False)
+    if process.returncode != 0:
+        raise OSError('%s failed on %s: %s' % (binary, path, process.stderr.decode('utf-8', 'replace').strip()))
+
+
+def _digest_of(path, fmt, binary='zstd'):
+    digest = hashlib.sha256()
+    if fmt == 'gzip':
+        with gzip.open(path, 'rb') as stream:
+            for chunk in iter(lambda: stream.read(CHUNK), b''):
+                digest.update(chunk)
+        return digest.hexdigest()
+    zstandard = _zstd_module()
+    if zstandard is not None:
+        with open(path, 'rb') as raw:
+            with zstandard.ZstdDecompressor().stream_reader(raw) as stream:
+                for chunk in iter(lambda: stream.read(CHUNK), b''):
+                    digest.update(chunk)
+        return digest.hexdigest()
+    process = subprocess.Popen([binary, '-dc', '-q', '--', path], stdout=subprocess.PIPE)
+    for chunk in iter(lambda: process.stdout.read(CHUNK), b''):
+        digest.update(chunk)
+    process.stdout.close()
+    if process.wait() != 0:
+        raise OSError('%s cannot decompress %s' % (binary, path))
+    return digest.hexdigest()
+
+
+# ---- policies --------------------------------------------------------------------------
+
+_SCRIPTS = ('prerotate', 'postrotate', 'firstaction', 'lastaction', 'preremove')
+
+
+def render_policy(policy, what):
+    """The text of a logrotate policy file from {paths, options, <scripts>}."""
+    paths = policy.get('paths') or []
+    if not paths or not all(isinstance(p, str) and p.startswith('/') for p in paths):
+        raise InvalidProbe('%s: paths must be a list of absolute log paths or globs' % what)
+    for path in paths:
+        if any(c in path for c in '{}\n"'):
+            raise InvalidProbe('%s: path %r has a brace, quote or newline' % (what, path))
+    options = policy.get('options') or []
+    if not isinstance(options, list):
+        raise InvalidProbe('%s: options must be a list of logrotate directives, e.g. '
+                           "[daily, 'rotate 30', compress]" % what)
+    for option in options:
+        if not isinstance(option, str) or not option.strip() or any(c in option for c in '{}\n'):
+            raise InvalidProbe('%s: option %r must be one logrotate directive on one line, '
+                               'without braces' % (what, option))
+        if option.split()[0] in _SCRIPTS + ('endscript', 'include'):
+            raise InvalidProbe('%s: option %r: give scripts as %s, not as options'
+                               % (what, option, '/'.join(_SCRIPTS)))
+    lines = ['# Managed by runbook.ops.log_rotate_check: changes here are overwritten.',
+             ' '.join('"%s"' % p if ' ' in p else p for p in paths) + ' {']
+    lines += ['    ' + option.strip() for option in options]
+    for script in _SCRIPTS:
+        body = policy.get(script)
+        if body:
+            if any(line.strip() == 'endscript' for line in body.splitlines()):
+                raise InvalidProbe('%s: %s must not contain endscript' % (what, script))
+            lines.append('    ' + script)
+            lines += ['        ' + line.rstrip() for line in body.strip('\n').splitlines()]
+            lines.append('    endscript')
+    lines.append('}')
+    return '\n'.join(lines) + '\n'
+
+
+def policy_checks(checks, name, status, message, **kwargs):
+    checks.append(check_result(name, KIND, status, message, **kwargs))
+
+
+def count_check(name, value, what, warning=0, critical=None, details=None, unit='files'):
+    """A count where any at all is a warning (or critical)."""
+    status = OK
+    if critical is not None and value > critical:
+        status = CRITICAL
+    elif warning is not None and value > warning:
+        status = WARNING
+    message = '%s: %d' % (what, value)
+    return check_result(name, KIND, status, message, value=value, unit=unit, warning=warning,
+                        critical=critical, details=details)
+
+
+def parse_age(value, what):
+    return parse_duration(value, what)

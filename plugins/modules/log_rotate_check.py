@@ -1,0 +1,494 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: log_rotate_check
+short_description: Report on log files and logrotate coverage; compress, prune and write policies
+version_added: "0.1.0"
+description:
+  - Over directories (recursively) or globs it reports, as checks in the one result shape
+    of runbook.ops, the files over O(max_size), the files older than O(max_age), the total
+    size against O(budget), log files that no logrotate configuration covers, files two
+    configurations cover (logrotate refuses such a configuration set) and the outcome of
+    C(logrotate -d) on the configuration set.
+  - Actions, all off by default, run in this order after all input is validated and a plan
+    is made; compress files older than O(compress_after) (gzip or zstd; mode, owner and
+    times kept; verified by decompressing before the original goes), delete compressed files
+    older than O(delete_after), and write the logrotate policy files of O(policies), each
+    validated with C(logrotate -d) before an atomic move into place.
+  - A file held open for writing by any process (found in C(/proc/*/fd)) is never
+    compressed or deleted. A file older than the deletion age that is not compressed yet is
+    deleted without compressing it first.
+  - Check mode returns the plan (which files would be compressed or deleted, which policies
+    written) and changes nothing; diff mode shows it. A second run changes nothing.
+author:
+  - runbook.ops contributors (@runbook)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - runbook.ops.check_result
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    support: full
+    platforms: posix
+options:
+  paths:
+    description:
+      - Log directories (searched recursively; symlinks are not followed) or globs of files.
+    type: list
+    elements: str
+    default: []
+  patterns:
+    description:
+      - File name patterns (fnmatch) of the files considered, for example C(['*.log', '*.log.*']).
+    type: list
+    elements: str
+    default: ['*']
+  log_patterns:
+    description:
+      - File name patterns of the live log files whose logrotate coverage is checked (rotated and
+        compressed files are not expected to be covered).
+    type: list
+    elements: str
+    default: ['*.log']
+  max_size:
+    description: Report files larger than this (C(100M), C(1G), bytes). A warning.
+    type: str
+  max_age:
+    description: Report files last written longer ago than this (C(30d)). A warning.
+    type: str
+  budget:
+    description:
+      - The total size the files may take (C(10G)); critical above it, warning above 90 % of it.
+    type: str
+  logrotate_config:
+    description:
+      - The logrotate configuration set to check coverage against and to run C(logrotate -d) on:
+        files or directories. An empty list skips both.
+    type: list
+    elements: path
+    default: [/etc/logrotate.conf]
+  logrotate_debug:
+    description: Run C(logrotate -d) on O(logrotate_config) (it changes nothing) and report its errors.
+    type: bool
+    default: true
+  logrotate_bin:
+    description: The logrotate program.
+    type: path
+    default: /usr/sbin/logrotate
+  compress_after:
+    description: Compress files last written longer ago than this (C(7d)). Off when not given.
+    type: str
+  compress_format:
+    description:
+      - C(gzip) (Python's gzip, the original mtime in the header) or C(zstd) (the C(zstandard)
+        library when importable, else the C(zstd) program).
+    type: str
+    choices: [gzip, zstd]
+    default: gzip
+  compress_level:
+    description: The compression level; defaults to 6 for gzip and 3 for zstd.
+    type: int
+  delete_after:
+    description: Delete compressed files last written longer ago than this (C(30d)). Off when not given.
+    type: str
+  policies:
+    description:
+      - logrotate policy files to write. Each is rendered, validated with C(logrotate -d) and
+        moved into place atomically when its content differs.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      dest:
+        description: The policy file, for example C(/etc/logrotate.d/batch-logs).
+        type: path
+        required: true
+      paths:
+        description: The absolute log paths or globs it rotates.
+        type: list
+        elements: str
+        required: true
+      options:
+        description:
+          - logrotate directives, one per item, for example C([daily, rotate 30, compress,
+            delaycompress, missingok, notifempty, create 644 batch batch]).
+        type: list
+        elements: str
+        default: []
+      prerotate:
+        description: A prerotate script.
+        type: str
+      postrotate:
+        description: A postrotate script, for example C(systemctl reload rsyslog > /dev/null 2>&1 || true).
+        type: str
+      firstaction:
+        description: A firstaction script.
+        type: str
+      lastaction:
+        description: A lastaction script.
+        type: str
+      mode:
+        description: The file mode; logrotate ignores policies writable by group or others.
+        type: str
+        default: '0644'
+notes:
+  - Coverage is computed by expanding every log block's globs of the configuration set on this
+    file system, as logrotate does; C(include) of files and directories is followed and files with
+    logrotate's taboo extensions are skipped.
+seealso:
+  - module: runbook.ops.log_scan
+"""
+
+EXAMPLES = r"""
+- name: Report big and old logs and the logrotate coverage of runbook 003's log directory
+  runbook.ops.log_rotate_check:
+    paths: [/var/log/logcaster]
+    max_size: 100M
+    max_age: 30d
+
+- name: Runbook 000's weekly clean-up - compress after 7 days, delete after 30
+  runbook.ops.log_rotate_check:
+    paths: [/opt/3gpp-analysis/logs]
+    patterns: ['*.log', '*.log.*', '*.gz']
+    compress_after: 7d
+    delete_after: 30d
+    logrotate_config: []
+
+- name: Runbook 001's logrotate policy for the batch logs
+  runbook.ops.log_rotate_check:
+    policies:
+      - dest: /etc/logrotate.d/batch-logs
+        paths: [/var/log/batch/*.log]
+        options: [daily, rotate 30, compress, delaycompress, missingok, notifempty, create 644 batch batch]
+        postrotate: systemctl reload rsyslog > /dev/null 2>&1 || true
+"""
+
+RETURN = r"""
+status:
+  description: The worst status of all checks.
+  returned: always
+  type: str
+  sample: warning
+counts:
+  description: How many checks ended in each status.
+  returned: always
+  type: dict
+  sample: {ok: 4, warning: 1, unknown: 0, critical: 0}
+checks:
+  description:
+    - C(large_files), C(old_files), C(total_size), C(uncovered), C(duplicates) and C(logrotate_debug),
+      each where asked for, in the one check result shape; C(details) lists the files.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: large_files, kind: logrotate, status: warning, value: 1, unit: files, warning: 0, critical: null,
+       message: 'files over 100.0 MiB: 1', duration_ms: 3.2,
+       details: {files: [{path: /var/log/logcaster/server.log, size: 209715200}]}}
+plan:
+  description: What the run does or, in check mode, would do.
+  returned: always
+  type: dict
+  contains:
+    compress:
+      description: Files to compress, with C(dest), C(size) and C(age) in seconds.
+      type: list
+      elements: dict
+    delete:
+      description: Files to delete.
+      type: list
+      elements: dict
+    skipped:
+      description: Files old enough but left alone, with the reason (open for writing, target exists).
+      type: list
+      elements: dict
+    policies:
+      description: Policy files to write.
+      type: list
+      elements: str
+  sample: {compress: [{path: /opt/app/logs/app.log.3, dest: /opt/app/logs/app.log.3.gz, size: 1024,
+           age: 700000.0, age_text: 8d2h}], delete: [], skipped: [], policies: []}
+compressed:
+  description: Files compressed, as their new paths.
+  returned: always
+  type: list
+  elements: str
+deleted:
+  description: Files deleted.
+  returned: always
+  type: list
+  elements: str
+files:
+  description: Number and total bytes of the files considered.
+  returned: always
+  type: dict
+  sample: {count: 12, bytes: 104857600}
+"""
+
+import fnmatch
+import os
+import shutil
+import stat
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.runbook.ops.plugins.module_utils.checks import (
+    CRITICAL, OK, WARNING, InvalidProbe, check_result, format_duration, parse_duration, summarize,
+)
+from ansible_collections.runbook.ops.plugins.module_utils.logrotate import (
+    KIND, block_targets, compress_file, count_check, coverage, debug_outcome, human, inventory_files,
+    open_for_writing, parse_size, plan_maintenance, read_config_set, render_policy,
+)
+
+
+def logrotate_debug(module, binary, configs):
+    """(rc, out, err) of ``logrotate -d`` with a throwaway state file."""
+    state_dir = tempfile.mkdtemp(prefix='runbook-logrotate-')
+    try:
+        argv = [binary, '-d', '-s', os.path.join(state_dir, 'status')] + list(configs)
+        return module.run_command(argv, environ_update={'LANG': 'C', 'LC_ALL': 'C'})
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def plan_policy(module, policy, index, binary):
+    """(text, current text or None, changed, errors) of one policy file; the new text is
+    checked with logrotate -d in a private directory before anything is written."""
+    what = 'policies[%d] (%s)' % (index, policy['dest'])
+    text = render_policy(policy, what)
+    try:
+        mode = int(str(policy['mode']), 8)
+    except ValueError:
+        raise InvalidProbe('%s: mode %r is not an octal mode such as 0644' % (what, policy['mode']))
+    if mode & 0o022:
+        raise InvalidProbe('%s: mode %s is writable by group or others; logrotate ignores such a file, '
+                           'use 0644' % (what, policy['mode']))
+    directory = os.path.dirname(policy['dest'])
+    if not os.path.isdir(directory):
+        raise InvalidProbe('%s: directory %s does not exist' % (what, directory))
+    current = None
+    if os.path.exists(policy['dest']):
+        with open(policy['dest']) as stream:
+            current = stream.read()
+    scratch = tempfile.mkdtemp(prefix='runbook-policy-')
+    try:
+        candidate = os.path.join(scratch, os.path.basename(policy['dest']))
+        with open(candidate, 'w') as stream:
+            stream.write(text)
+        os.chmod(candidate, 0o644)
+        rc, out, err = logrotate_debug(module, binary, [candidate])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    status, errors = debug_outcome(rc, out, err)
+    if status != OK:
+        raise InvalidProbe('%s: logrotate -d rejects the policy: %s' % (what, '; '.join(errors)))
+    changed = current != text or (os.path.exists(policy['dest'])
+                                  and stat.S_IMODE(os.stat(policy['dest']).st_mode) != mode)
+    return text, current, changed, mode
+
+
+def write_policy(module, dest, text, mode):
+    directory, name = os.path.split(dest)
+    # '~' is one of logrotate's taboo extensions: a run that reads the directory meanwhile skips it
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix='~', dir=directory)
+    try:
+        with os.fdopen(fd, 'w') as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(tmp, mode)
+        module.atomic_move(tmp, dest)
+        os.chmod(dest, mode)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            paths=dict(type='list', elements='str', default=[]),
+            patterns=dict(type='list', elements='str', default=['*']),
+            log_patterns=dict(type='list', elements='str', default=['*.log']),
+            max_size=dict(type='str'),
+            max_age=dict(type='str'),
+            budget=dict(type='str'),
+            logrotate_config=dict(type='list', elements='path', default=['/etc/logrotate.conf']),
+            logrotate_debug=dict(type='bool', default=True),
+            logrotate_bin=dict(type='path', default='/usr/sbin/logrotate'),
+            compress_after=dict(type='str'),
+            compress_format=dict(type='str', default='gzip', choices=['gzip', 'zstd']),
+            compress_level=dict(type='int'),
+            delete_after=dict(type='str'),
+            policies=dict(type='list', elements='dict', default=[], options=dict(
+                dest=dict(type='path', required=True),
+                paths=dict(type='list', elements='str', required=True),
+                options=dict(type='list', elements='str', default=[]),
+                prerotate=dict(type='str'),
+                postrotate=dict(type='str'),
+                firstaction=dict(type='str'),
+                lastaction=dict(type='str'),
+                mode=dict(type='str', default='0644'),
+            )),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    started = time.monotonic()
+    now = time.time()
+    uses_logrotate = bool(params['policies']) or (params['logrotate_config'] and params['logrotate_debug'])
+    if uses_logrotate and not os.access(params['logrotate_bin'], os.X_OK):
+        module.fail_json(msg='logrotate is not installed at %s (logrotate_bin); install the logrotate '
+                             'package or set logrotate_config: [] and no policies' % params['logrotate_bin'])
+    # ---- validate everything and plan ----
+    try:
+        max_size = parse_size(params['max_size'], 'max_size')
+        budget = parse_size(params['budget'], 'budget')
+        max_age = parse_duration(params['max_age'], 'max_age')
+        compress_after = parse_duration(params['compress_after'], 'compress_after')
+        delete_after = parse_duration(params['delete_after'], 'delete_after')
+        if compress_after is not None and delete_after is not None and delete_after < compress_after:
+            raise InvalidProbe('delete_after %s is shorter than compress_after %s: files would be deleted '
+                               'before they are compressed' % (params['delete_after'], params['compress_after']))
+        if (compress_after is not None or delete_after is not None) and not params['paths']:
+            raise InvalidProbe('compress_after and delete_after need paths, the log directories to act on')
+        if params['compress_format'] == 'zstd' and compress_after is not None:
+            try:
+                import zstandard  # noqa: F401  pylint: disable=unused-import
+            except ImportError:
+                if not module.get_bin_path('zstd'):
+                    raise InvalidProbe('compress_format zstd needs the zstandard Python library or the zstd '
+                                       'program on the host; install one or use gzip')
+        problems = {}
+        files = inventory_files(params['paths'], params['patterns'], problems) if params['paths'] else []
+        policy_plans = []
+        dests = set()
+        for index, policy in enumerate(params['policies']):
+            if policy['dest'] in dests:
+                raise InvalidProbe('policies[%d]: %s is written twice' % (index, policy['dest']))
+            dests.add(policy['dest'])
+            policy_plans.append((policy,) + plan_policy(module, policy, index, params['logrotate_bin']))
+        blocks = read_config_set(params['logrotate_config'], exclude=dests) if params['logrotate_config'] else []
+        # a policy must not rotate what the rest of the configuration set already rotates
+        existing = block_targets(blocks)
+        for policy, _text, _current, _changed, _mode in policy_plans:
+            mine = block_targets([{'file': policy['dest'], 'line': 1, 'patterns': policy['paths']}])
+            clash = sorted(set(mine) & set(existing))
+            if clash:
+                raise InvalidProbe('policy %s would rotate %s, which %s already rotates; logrotate refuses '
+                                   'a log covered twice' % (policy['dest'], clash[0], existing[clash[0]][0]))
+    except InvalidProbe as exc:
+        module.fail_json(msg=str(exc))
+    acting = compress_after is not None or delete_after is not None
+    held = open_for_writing(files) if acting else set()
+    plan = plan_maintenance(files, now, compress_after, delete_after, params['compress_format'], held)
+    plan['policies'] = [p[0]['dest'] for p in policy_plans if p[3]]
+
+    # ---- report ----
+    checks = []
+    if max_size is not None:
+        large = [f for f in files if f.size > max_size]
+        checks.append(count_check('large_files', len(large), 'files over %s' % human(max_size),
+                                  details={'files': [{'path': f.path, 'size': f.size} for f in large[:100]]}))
+    if max_age is not None:
+        old = [f for f in files if now - f.mtime > max_age]
+        checks.append(count_check('old_files', len(old), 'files last written more than %s ago'
+                                  % format_duration(max_age),
+                                  details={'files': [{'path': f.path, 'age': round(now - f.mtime, 1)}
+                                                     for f in old[:100]]}))
+    total = sum(f.size for f in files)
+    if budget is not None:
+        status = CRITICAL if total > budget else WARNING if total > 0.9 * budget else OK
+        checks.append(check_result('total_size', KIND, status, '%d files take %s of a budget of %s'
+                                   % (len(files), human(total), human(budget)),
+                                   value=round(total / 1048576.0, 2), unit='MiB',
+                                   warning=round(0.9 * budget / 1048576.0, 2),
+                                   critical=round(budget / 1048576.0, 2)))
+    if params['logrotate_config']:
+        live = [f for f in files if any(fnmatch.fnmatchcase(os.path.basename(f.path), p)
+                                        for p in params['log_patterns'])]
+        uncovered, duplicates = coverage(live, blocks + [
+            {'file': p[0]['dest'], 'line': 1, 'patterns': p[0]['paths']} for p in policy_plans])
+        if params['paths']:
+            checks.append(count_check('uncovered', len(uncovered), 'log files no logrotate configuration '
+                                      'covers', details={'files': uncovered[:100]}))
+        checks.append(count_check('duplicates', len(duplicates), 'log files two logrotate configurations '
+                                  'cover (logrotate refuses them)', warning=None, critical=0,
+                                  details={'files': duplicates}))
+        if params['logrotate_debug']:
+            rc, out, err = logrotate_debug(module, params['logrotate_bin'], params['logrotate_config'])
+            status, errors = debug_outcome(rc, out, err)
+            checks.append(check_result('logrotate_debug', KIND, status,
+                                       'logrotate -d %s: %s' % (' '.join(params['logrotate_config']),
+                                                                'no errors' if status == OK else
+                                                                '; '.join(errors[:5])),
+                                       value=rc, details={'rc': rc, 'errors': errors[:50]}))
+    if problems:
+        checks.append(check_result('paths', KIND, 'unknown', '%d path%s cannot be read: %s' % (
+            len(problems), '' if len(problems) == 1 else 's',
+            '; '.join('%s: %s' % item for item in sorted(problems.items())[:10])),
+            value=len(problems), details={'problems': problems}))
+
+    changed = bool(plan['compress'] or plan['delete'] or plan['policies'])
+    diff = []
+    if plan['compress'] or plan['delete']:
+        diff.append({'before_header': 'log files', 'after_header': 'log files after compression and deletion',
+                     'before': ''.join('%s\n' % e['path'] for e in plan['compress'] + plan['delete']),
+                     'after': ''.join('%s\n' % e['dest'] for e in plan['compress'])})
+    for policy, text, current, policy_changed, _mode in policy_plans:
+        if policy_changed:
+            diff.append({'before_header': policy['dest'], 'after_header': policy['dest'],
+                         'before': current or '', 'after': text})
+    compressed, deleted = [], []
+    result = dict(changed=changed, plan=plan, compressed=compressed, deleted=deleted,
+                  files={'count': len(files), 'bytes': total})
+    if module._diff:
+        result['diff'] = diff
+
+    # ---- act ----
+    if changed and not module.check_mode:
+        failures = []
+        for entry in plan['compress']:
+            try:
+                compressed.append(compress_file(entry['path'], params['compress_format'],
+                                                params['compress_level']))
+            except (IOError, OSError) as exc:
+                failures.append('cannot compress %s: %s' % (entry['path'], exc))
+        for entry in plan['delete']:
+            try:
+                os.unlink(entry['path'])
+                deleted.append(entry['path'])
+            except OSError as exc:
+                failures.append('cannot delete %s: %s' % (entry['path'], exc))
+        for policy, text, _current, policy_changed, mode in policy_plans:
+            if policy_changed:
+                try:
+                    write_policy(module, policy['dest'], text, mode)
+                except (IOError, OSError) as exc:
+                    failures.append('cannot write %s: %s' % (policy['dest'], exc))
+        if failures:
+            summary = summarize(checks)
+            module.fail_json(msg='; '.join(failures), checks=checks, status=summary['status'],
+                             counts=summary['counts'], **result)
+    summary = summarize(checks)
+    for check in checks:
+        check['duration_ms'] = round((time.monotonic() - started) * 1000.0, 3)
+    module.exit_json(checks=checks, status=summary['status'], counts=summary['counts'], **result)
+
+
+if __name__ == '__main__':
+    main()
