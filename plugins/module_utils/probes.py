@@ -58,6 +58,8 @@ METRICS = {
     'docker_container': {'restarts': ('restarts', ABOVE, None, None, False)},
     'file_freshness': {'age': ('s', ABOVE, None, None, True)},
     'command': {},
+    # log: each of the probe's metrics carries its own thresholds (logscan.py)
+    'log': {},
 }
 KINDS = tuple(sorted(METRICS))
 
@@ -81,6 +83,8 @@ KIND_OPTIONS = {
     'docker_container': (('container',), ('docker_host',)),
     'file_freshness': (('path',), ()),
     'command': (('command',), ('expected_rc', 'warning_rc', 'pattern')),
+    'log': (('paths', 'metrics'), ('include_rotated', 'since', 'until', 'time_format',
+                                   'time_pattern', 'timezone')),
 }
 DEFAULT_PORTS = {'postgres': 5432, 'redis': 6379, 'tls_cert': 443}
 LATENCY_STATS = ('avg', 'min', 'p50', 'p95', 'p99', 'max')
@@ -122,6 +126,8 @@ def default_name(probe):
                                or probe.get('cmdline_pattern'))
     if kind == 'docker_container':
         return 'container:%s' % probe['container']
+    if kind == 'log':
+        return 'log:%s' % ','.join(probe['paths'])
     if kind == 'command':
         command = probe['command']
         return 'command:%s' % (command if isinstance(command, str)
@@ -211,6 +217,10 @@ def prepare_probe(probe, index):
         raise InvalidProbe('%s: kind %s has no metric %s; its metrics are %s'
                            % (what, kind, ', '.join(stray),
                               ', '.join(METRICS[kind]) or 'none'))
+    if kind == 'log' and (prepared.get('warning') is not None
+                          or prepared.get('critical') is not None):
+        raise InvalidProbe('%s: a log probe has no thresholds of its own; give warning and critical '
+                           'to each of its metrics' % what)
     if not METRICS[kind] and (prepared.get('warning') is not None
                               or prepared.get('critical') is not None):
         raise InvalidProbe('%s: kind %s has no numeric value to hold thresholds against'
@@ -316,7 +326,18 @@ def _validate_redis(probe, what):
         probe['expected_role'] = 'slave'
 
 
+def _validate_log(probe, what):
+    from ansible_collections.runbook.ops.plugins.module_utils.logscan import prepare_scan
+    try:
+        probe['scan'] = prepare_scan(dict((key, probe.get(key)) for key in (
+            'paths', 'metrics', 'include_rotated', 'since', 'until', 'time_format',
+            'time_pattern', 'timezone')))
+    except InvalidProbe as exc:
+        raise InvalidProbe('%s: %s' % (what, exc))
+
+
 VALIDATORS = {
+    'log': _validate_log,
     'http': _validate_http,
     'tls_cert': _validate_tls,
     'process': _validate_process,
@@ -1017,7 +1038,18 @@ def run_command(probe, context):
     return [check_result(probe['name'], 'command', status, message, value=rc, details=details)]
 
 
+def run_log(probe, context):
+    """The probe's log metrics (runbook.ops.log_scan's logic), one check each, named
+    <probe>.<metric>; the scan stops at the probe's timeout."""
+    from ansible_collections.runbook.ops.plugins.module_utils.logscan import scan
+    checks, _facts = scan(probe['scan'], deadline=time.monotonic() + probe['timeout'])
+    for check in checks:
+        check['name'] = _sub(probe, check['name'])
+    return checks
+
+
 RUNNERS = {
+    'log': run_log,
     'http': run_http, 'tcp': run_tcp, 'tls_cert': run_tls_cert, 'postgres': run_postgres,
     'redis': run_redis, 'disk': run_disk, 'memory': run_memory, 'cpu': run_cpu,
     'systemd_unit': run_systemd_unit, 'process': run_process,

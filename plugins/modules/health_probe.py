@@ -14,8 +14,8 @@ short_description: Run a host's health probes concurrently in one call
 version_added: "0.1.0"
 description:
   - Runs a list of probes (HTTP, TCP, TLS certificate, PostgreSQL, Redis, disk, memory,
-    CPU and load, systemd units, processes, Docker containers, file freshness and
-    commands) concurrently in one module call and judges each measured value against
+    CPU and load, systemd units, processes, Docker containers, file freshness, commands
+    and log files) concurrently in one module call and judges each measured value against
     warning and critical thresholds.
   - Returns one result shape for every check (C(name), C(kind), C(status), C(value),
     C(unit), C(warning), C(critical), C(message), C(duration_ms)) and a rolled-up
@@ -89,6 +89,11 @@ options:
             O(probes[].path) (seconds; thresholds accept durations such as C(25h)).
           - C(command) runs O(probes[].command) without a shell and checks its exit code
             and output.
+          - C(log) reads the log files O(probes[].paths) and computes O(probes[].metrics), the
+            metrics of M(runbook.ops.log_scan) (error counts, error rates, latency statistics
+            of JSON lines, a marker's age, access-log analyses), one check each named
+            C(<name>.<metric>), with each metric's own thresholds; the scan stops with an
+            C(unknown) check at O(probes[].timeout).
           - Required. It is checked by the module rather than by Ansible so that the error
             names the probe.
         type: str
@@ -217,9 +222,39 @@ options:
         type: str
         choices: [master, replica, slave]
       paths:
-        description: (disk) Paths to check; defaults to every mounted real filesystem.
+        description:
+          - (disk) Paths to check; defaults to every mounted real filesystem.
+          - (log) Log files or globs; rotated siblings are read too unless
+            O(probes[].include_rotated=false).
         type: list
         elements: path
+      metrics:
+        description:
+          - (log) The metrics to compute, each a dict as the O(runbook.ops.log_scan#module:metrics)
+            of M(runbook.ops.log_scan) (C(name), C(type), C(warning), C(critical), C(since), ...).
+        type: list
+        elements: dict
+      include_rotated:
+        description: (log) Read rotated siblings (C(x.log.1), C(x.log.2.gz)) too. Defaults to C(true).
+        type: bool
+      since:
+        description:
+          - (log) Start of the time window of metrics without their own, as in
+            M(runbook.ops.log_scan) (C(12h), C(yesterday), an ISO 8601 time).
+        type: str
+      until:
+        description: (log) End of the time window, as O(probes[].since).
+        type: str
+      time_format:
+        description: (log) How timestamps are written; see M(runbook.ops.log_scan). Defaults to C(auto).
+        type: str
+      time_pattern:
+        description: (log) A regular expression whose first group is the timestamp.
+        type: str
+      timezone:
+        description: (log) The zone of timestamps written without one. Defaults to C(local).
+        type: str
+        choices: [local, utc]
       sample_seconds:
         description: (cpu) How long to sample CPU usage. Defaults to C(0.5).
         type: float
@@ -333,6 +368,22 @@ EXAMPLES = r"""
       - {kind: systemd_unit, unit: nginx.service}
       - {kind: process, process_name: logcaster, critical: 1}
       - {kind: command, command: [/usr/local/bin/check_queue, --max, "100"], warning_rc: [1]}
+
+- name: Log checks of runbooks 000 and 001 in the same single call
+  runbook.ops.health_probe:
+    probes:
+      - name: app log
+        kind: log
+        paths: [/opt/3gpp-analysis/logs/app.log]
+        metrics:
+          - {name: errors_12h, type: count, pattern: ERROR|CRITICAL, since: 12h, warning: 10, critical: 50}
+          - {name: latency_yesterday, type: stats, field: execution_time_ms, unit: ms,
+             since: yesterday, until: today, warning: 50, critical: 100}
+      - name: batch
+        kind: log
+        paths: [/var/log/batch/candidate_generation.log]
+        metrics:
+          - {name: success, type: marker, pattern: BATCH PROCESS COMPLETED SUCCESSFULLY, critical: 25h}
 """
 
 RETURN = r"""
@@ -447,6 +498,13 @@ PROBE_OPTIONS = dict(
     username=dict(type='str'),
     expected_role=dict(type='str', choices=['master', 'replica', 'slave']),
     paths=dict(type='list', elements='path'),
+    metrics=dict(type='list', elements='dict'),
+    include_rotated=dict(type='bool'),
+    since=dict(type='str'),
+    until=dict(type='str'),
+    time_format=dict(type='str'),
+    time_pattern=dict(type='str'),
+    timezone=dict(type='str', choices=['local', 'utc']),
     sample_seconds=dict(type='float'),
     unit=dict(type='str'),
     expected_state=dict(type='str'),

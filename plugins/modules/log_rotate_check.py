@@ -73,8 +73,8 @@ options:
     type: str
   logrotate_config:
     description:
-      - The logrotate configuration set to check coverage against and to run C(logrotate -d) on:
-        files or directories. An empty list skips both.
+      - The logrotate configuration set (files or directories) to check coverage against and to
+        run C(logrotate -d) on. An empty list skips both.
     type: list
     elements: path
     default: [/etc/logrotate.conf]

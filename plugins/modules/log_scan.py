@@ -173,7 +173,7 @@ options:
       where:
         description:
           - (rate, stats, values) Only lines whose fields have these values, for example
-            C({level: ERROR}); a list of values matches any of them.
+            a mapping of C(level) to C(ERROR); a list of values matches any of them.
         type: dict
       fast:
         description:
