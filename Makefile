@@ -14,12 +14,15 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 APT_PACKAGES := postgresql redis-server logrotate shellcheck
 APT := apt-get -o DPkg::Lock::Timeout=600 -y -q
 
-.PHONY: help deps docker-engine venv demo demo-stop test unit sanity lint integration bench clean
+.PHONY: help deps docker-engine venv demo demo-stop test unit sanity lint integration images molecule lab lab-down lab-test bench clean
 
 help:
 	@echo "make demo       start a throwaway PostgreSQL and HTTP service, run playbooks/daily.yml"
 	@echo "make demo-stop  stop what make demo started"
 	@echo "make test       unit, sanity, lint and integration tests (installs what they need)"
+	@echo "make molecule   every role's Molecule scenario in local containers, with stage times"
+	@echo "make lab        start the three lab hosts (containers) and run playbooks/daily.yml across them"
+	@echo "make lab-down   remove the lab hosts"
 	@echo "make bench      the daily-run benchmark (bench/)"
 
 # Distribution packages the demo and the tests run for real. Installed only when missing.
@@ -65,7 +68,7 @@ demo-stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python tools/embedded.py stop --state $(STATE)/demo > /dev/null; fi
 	@echo "demo services stopped"
 
-test: deps venv unit sanity lint integration
+test: deps venv unit sanity lint integration molecule lab-test
 
 unit:
 	$(BIN)/pytest -q tests/unit
@@ -80,6 +83,25 @@ lint:
 
 integration: docker-engine
 	$(BIN)/pytest -q -n 2 tests/integration
+
+# Local images (debootstrap + docker import, then docker build; no registry): cached,
+# seconds when current. Exit 3 from the scripts means no container engine can run here.
+images: venv
+	@bash tests/lab/lab.sh images
+
+molecule: venv
+	@$(BIN)/python tests/lab/molecule_run.py || { rc=$$?; [ $$rc = 3 ] || exit $$rc; }
+
+lab: venv
+	@bash tests/lab/lab.sh up
+	$(BIN)/ansible-playbook -i inventories/lab playbooks/daily.yml
+	@echo "Report: $(CURDIR)/reports/lab/latest/report.md   Remove the lab with: make lab-down"
+
+lab-down:
+	@bash tests/lab/lab.sh down
+
+lab-test: venv
+	$(BIN)/pytest -q tests/lab
 
 bench: deps venv
 	$(BIN)/python bench/daily_run.py
