@@ -938,8 +938,8 @@ class PgBackup:
                 records = {'name': name, 'time': self.now, 'status': PASSED}
                 self.result['changed'] = True
             else:
-                self.result['skipped_reason'] = 'backup %s already covers the %s period' % (current['name'],
-                                                                                         params['period'])
+                self.result['skipped_reason'] = 'backup %s already covers the %s period' % (
+                    current['name'], params['period'])
         self.result['would_take'] = would_take
         if self.retention:
             plan = self._retention_plan(backups, records)
@@ -991,8 +991,8 @@ class PgBackup:
         self.result['verification'] = dict(record, backup=target['name'])
         self._rto(record)
         if record['status'] == FAILED:
-            raise VerificationFailed('backup %s failed verification: %s' % (target['path'],
-                                                                           '; '.join(record['problems'])),
+            raise VerificationFailed('backup %s failed verification: %s' % (
+                target['path'], '; '.join(record['problems'])),
                                      self.result)
 
     def _rto(self, record):
@@ -1005,8 +1005,8 @@ class PgBackup:
         if params.get('period'):
             current = current_backup(backups, self.now, params['period'], params.get('verify') == 'none')
             if current is not None:
-                self.result['skipped_reason'] = 'backup %s already covers the %s period' % (current['name'],
-                                                                                         params['period'])
+                self.result['skipped_reason'] = 'backup %s already covers the %s period' % (
+                    current['name'], params['period'])
                 return
         name = backup_name(utcnow())
         if os.path.exists(os.path.join(self.directory, name)):
@@ -1256,8 +1256,8 @@ class PgRestore:
         self.result.update(restored_into=new, replaced_database=replaced if params.get('keep_replaced') else None,
                            changed=True,
                            diff={'before': '%s: %s\n' % (target, 'exists' if exists else 'absent'),
-                                 'after': '%s: restored from %s/%s\n' % (target, backup['manifest'].get('label'),
-                                                                           backup['name'])})
+                                 'after': '%s: restored from %s/%s\n' % (
+                                     target, backup['manifest'].get('label'), backup['name'])})
         if self.check_mode:
             self.result['plan'] = ['verify %s (done: passed)' % backup['path'], 'create database %s' % new,
                                    'restore %s into %s' % (backup['name'], new),
@@ -1314,8 +1314,8 @@ class PgRestore:
         except psycopg2.Error as exc:
             _rename_database(admin, replaced, target)
             _allow_connections(admin, target, True)
-            raise BackupError('could not rename %s to %s (%s); %s was put back' % (new, target,
-                                                                                 ' '.join(str(exc).split()), target))
+            raise BackupError('could not rename %s to %s (%s); %s was put back' % (
+                new, target, ' '.join(str(exc).split()), target))
         _allow_connections(admin, replaced, True)
 
     def _restore_tables(self, admin, bindir, env, backup, target):
@@ -1328,8 +1328,8 @@ class PgRestore:
         tables = [t if '.' in t else 'public.' + t for t in params['tables']]
         missing = [t for t in tables if t not in available]
         if missing:
-            raise BackupError('backup %s has no table %s (it has: %s)' % (backup['name'], ', '.join(missing),
-                                                                         ', '.join(sorted(available)[:20])))
+            raise BackupError('backup %s has no table %s (it has: %s)' % (
+                backup['name'], ', '.join(missing), ', '.join(sorted(available)[:20])))
         schemas = set(split_qualified(t)[0] for t in tables)
         if len(schemas) > 1:
             raise BackupError('restore tables of one schema per call (got %s)' % ', '.join(sorted(schemas)))

@@ -42,8 +42,8 @@ def test_list_backups_ignores_partials_and_marks_incomplete(tmp_path):
     (tmp_path / '20250102T000000Z').mkdir()                      # no manifest
     (tmp_path / '.partial-20250103T000000Z-99').mkdir()
     listed = bk.list_backups(str(tmp_path))
-    assert [(b['name'], b['status']) for b in listed] == [('20250101T000000Z', bk.PASSED),
-                                                         ('20250102T000000Z', bk.INCOMPLETE)]
+    expected = [('20250101T000000Z', bk.PASSED), ('20250102T000000Z', bk.INCOMPLETE)]
+    assert [(b['name'], b['status']) for b in listed] == expected
     assert bk.partial_dirs(str(tmp_path)) == [str(tmp_path / '.partial-20250103T000000Z-99')]
 
 
