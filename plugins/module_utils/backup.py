@@ -247,8 +247,8 @@ class LabelLock:
     """An exclusive flock on ``<label_dir>/.lock``.  The holder writes its pid and
     start time into the file so that a waiting run can name it."""
 
-    def __init__(self, label_dir, timeout, poll=0.2):
-        self.path = os.path.join(label_dir, LOCK_FILE)
+    def __init__(self, directory, timeout, poll=0.2):
+        self.path = os.path.join(directory, LOCK_FILE)
         self.timeout = timeout
         self.poll = poll
         self.fd = None

@@ -537,9 +537,9 @@ def check_archive(bindir, backup_dir, manifest, env):
             run_pipeline([['gzip', '-t', path]], env)
         if fmt in ('custom', 'directory'):
             if fmt == 'custom' and by and by != 'pg_dump':
-                entries, text = _archive_toc_streamed(bindir, path, by, env)
+                text = _archive_toc_streamed(bindir, path, by, env)[1]
             else:
-                entries, text = archive_toc(bindir, path, None, env)
+                text = archive_toc(bindir, path, None, env)[1]
             if not text.strip():
                 problems.append('pg_restore --list printed nothing for %s' % details.get('dump'))
             missing = [t for t in sorted(details.get('tables') or {}) if not toc_has_data(text, t)]
@@ -684,8 +684,7 @@ def restore_test(login, bindir, backup_dir, manifest, maintenance_db, jobs=2, as
             problems.append('restoring into the scratch database %s failed: %s' % (scratch, exc))
         restore_seconds = time.monotonic() - started
         if not problems:
-            counts, found = prove_database(login, scratch, manifest, assertions)
-            problems += found
+            problems += prove_database(login, scratch, manifest, assertions)[1]
     finally:
         try:
             drop_database(admin, scratch)
