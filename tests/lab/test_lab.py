@@ -108,7 +108,7 @@ def test_a_host_stopped_mid_run_is_unreachable_and_the_others_complete(lab_up, t
                                  'command': ['sleep', '47.5'], 'timeout': 120}]}))
     try:
         process, report_dir = daily(tmp_path, inventory, wait=False)
-        for _ in range(240):
+        for _attempt in range(240):
             if 'sleep 47.5' in docker('top', 'runbook-lab-backup').stdout:
                 break
             assert process.poll() is None, process.communicate()[0]
