@@ -14,7 +14,7 @@ short_description: Resource limits for service users in one drop-in under /etc/s
 version_added: "0.1.0"
 description:
   - Writes every pam_limits entry of O(limits) into one file C(<dropin_dir>/<name>.conf) in one
-    call (temporary file, fsync, rename), validating all of them first: known items, types and
+    call (temporary file, fsync, rename), validating all of them first - known items, types and
     domains, whole numbers or C(unlimited), a soft limit not above its hard limit, and C(nofile)
     not above C(fs.nr_open) (pam_limits refuses the login otherwise).
   - Reports entries of C(limits.conf) and other drop-ins for the same domain and item with

@@ -44,14 +44,14 @@ attributes:
 options:
   name:
     description:
-      - The profile's name, part of the drop-in's file name (letters, digits, C(_), C(-), C(.)).
+      - The profile's name, part of the drop-in's file name (letters, digits, C(_), C(-) and C(.)).
     type: str
     required: true
   profile:
     description:
-      - The kernel parameters, as C(key: value) (dotted or slashed names, values as the kernel
+      - "The kernel parameters, as C(key: value) (dotted or slashed names, values as the kernel
         takes them; lists are joined by spaces) or C(key: {value: v, missing: fail|warn|skip})
-        for a per-key policy for keys this kernel lacks.
+        for a per-key policy for keys this kernel lacks."
       - Required when O(state=present). The drop-in holds exactly this profile.
     type: dict
   state:

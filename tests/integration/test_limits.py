@@ -75,8 +75,9 @@ def test_real_pam_session_gets_the_limits(run_module):
             {'domain': user, 'item': 'nproc', 'value': 32768, 'type': 'hard'},
             {'domain': user, 'item': 'nproc', 'value': 4096, 'type': 'soft'}]}).result
         assert result['changed'] is True, result
-        out = subprocess.run(['runuser', '-u', user, '--', 'bash', '-c', 'ulimit -Sn; ulimit -Hn; ulimit -Su; ulimit -Hu'],
-                             check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
+        out = subprocess.run(['runuser', '-u', user, '--', 'bash', '-c',
+                              'ulimit -Sn; ulimit -Hn; ulimit -Su; ulimit -Hu'], check=True,
+                             stdout=subprocess.PIPE, universal_newlines=True).stdout
         assert out.split() == ['4096', '8192', '4096', '32768']
     finally:
         path = '/etc/security/limits.d/%s.conf' % name

@@ -22,8 +22,8 @@ def test_parse_render_roundtrip():
     ([{'domain': 'svc', 'item': 'nofile', 'value': -1, 'type': 'soft'}], None),
     ([{'domain': 'svc', 'item': 'nproc', 'value': -3}], 'takes a whole number'),
     ([{'domain': 'svc', 'item': 'nofile', 'value': 'unlimited'}], 'above fs.nr_open'),
-    ([{'domain': 'svc', 'item': 'nofile', 'value': 1}, {'domain': 'svc', 'item': 'nofile', 'value': 2,
-                                                          'type': 'hard'}], 'given twice'),
+    ([{'domain': 'svc', 'item': 'nofile', 'value': 1},
+      {'domain': 'svc', 'item': 'nofile', 'value': 2, 'type': 'hard'}], 'given twice'),
     ([], 'limits is empty'),
 ])
 def test_validation(items, message):

@@ -180,4 +180,3 @@ def test_apply_live_and_read_missing(fake_proc):
     assert read_live('vm.nope', fake_proc) is None
     with pytest.raises(SysctlError, match='directory of parameters'):
         read_live('vm', fake_proc)
-
