@@ -189,6 +189,8 @@ def save(state, services):
 
 def start(state, names):
     os.makedirs(state, exist_ok=True)
+    import sample_logs  # the demo's log checks read these (tools/sample_logs.py)
+    sample_logs.write(state)
     services = load(state)
     for name in names:
         if name in services and _alive(services[name], name):
