@@ -11,10 +11,10 @@ COLLECTION_LINK := .collections/ansible_collections/runbook/ops
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-APT_PACKAGES := postgresql redis-server logrotate shellcheck
+APT_PACKAGES := postgresql redis-server logrotate shellcheck zstd lz4 jq
 APT := apt-get -o DPkg::Lock::Timeout=600 -y -q
 
-.PHONY: help deps docker-engine venv demo demo-stop test unit sanity lint integration images molecule lab lab-down lab-test bench clean
+.PHONY: help deps docker-engine venv demo demo-stop test unit sanity lint integration images molecule lab lab-down lab-test bench bench-daily bench-backup bench-tuning bench-logs clean
 
 help:
 	@echo "make demo       start a throwaway PostgreSQL and HTTP service, run playbooks/daily.yml"
@@ -23,7 +23,7 @@ help:
 	@echo "make molecule   every role's Molecule scenario in local containers, with stage times"
 	@echo "make lab        start the three lab hosts (containers) and run playbooks/daily.yml across them"
 	@echo "make lab-down   remove the lab hosts"
-	@echo "make bench      the daily-run benchmark (bench/)"
+	@echo "make bench      every benchmark in bench/ (or bench-daily, bench-backup, bench-tuning, bench-logs)"
 
 # Distribution packages the demo and the tests run for real. Installed only when missing.
 deps:
@@ -103,8 +103,19 @@ lab-down:
 lab-test: venv
 	$(BIN)/pytest -q tests/lab
 
-bench: deps venv
+bench: bench-daily bench-tuning bench-logs bench-backup
+
+bench-daily: deps venv
 	$(BIN)/python bench/daily_run.py
+
+bench-backup: deps venv
+	$(BIN)/python bench/backup.py
+
+bench-tuning: deps venv
+	$(BIN)/python bench/tuning.py
+
+bench-logs: deps venv
+	$(BIN)/python bench/logs.py
 
 clean: demo-stop
 	rm -rf $(STATE) reports tests/output .collections
