@@ -469,3 +469,43 @@ def select_retention(backups, now, policy):
 
 def age_seconds(when, now):
     return max(0.0, (now - when).total_seconds())
+
+
+def freshness(backups, now):
+    """(age in seconds, name) of the newest verified backup, its age counted from the
+    manifest's ``finished`` time (else its start); (None, None) when there is none.
+    The recovery point of a label: what the backup-freshness probe and the drills judge."""
+    good = newest(backups, PASSED)
+    if good is None:
+        return None, None
+    finished = (good.get('manifest') or {}).get('finished')
+    try:
+        when = parse_iso(finished) if finished else good['time']
+    except ValueError:
+        when = good['time']
+    return round(age_seconds(when, now), 1), good['name']
+
+
+def find_backup(backup_root, label, backup=None):
+    """The backup a restore names: an absolute path of a backup directory, a name under
+    the label, or the newest verified one (None or 'latest')."""
+    if backup and os.path.isabs(backup):
+        path = backup.rstrip('/')
+        manifest = read_manifest(path)
+        return {'name': os.path.basename(path), 'path': path, 'manifest': manifest,
+                'time': parse_name(os.path.basename(path)), 'status': verification_status(manifest)}
+    if not backup_root or not label:
+        raise BackupError('name the backup: backup as an absolute path, or backup_root and label '
+                          '(with backup a name or latest)')
+    directory = label_dir(backup_root, label)
+    backups = list_backups(directory)
+    if not backup or backup == 'latest':
+        chosen = newest(backups, PASSED)
+        if chosen is None:
+            raise BackupError('no verified backup of label %s in %s' % (label, directory))
+        return chosen
+    for candidate in backups:
+        if candidate['name'] == backup:
+            return candidate
+    raise BackupError('no backup named %s in %s (have: %s)' % (
+        backup, directory, ', '.join(b['name'] for b in backups) or 'none'))

@@ -60,6 +60,8 @@ METRICS = {
     'command': {},
     # log: each of the probe's metrics carries its own thresholds (logscan.py)
     'log': {},
+    # backup: age of the newest verified backup of a label, from its manifest (backup.py)
+    'backup': {'age': ('s', ABOVE, None, None, True)},
 }
 KINDS = tuple(sorted(METRICS))
 
@@ -85,6 +87,7 @@ KIND_OPTIONS = {
     'command': (('command',), ('expected_rc', 'warning_rc', 'pattern')),
     'log': (('paths', 'metrics'), ('include_rotated', 'since', 'until', 'time_format',
                                    'time_pattern', 'timezone')),
+    'backup': (('path',), ('label',)),
 }
 DEFAULT_PORTS = {'postgres': 5432, 'redis': 6379, 'tls_cert': 443}
 LATENCY_STATS = ('avg', 'min', 'p50', 'p95', 'p99', 'max')
@@ -128,6 +131,9 @@ def default_name(probe):
         return 'container:%s' % probe['container']
     if kind == 'log':
         return 'log:%s' % ','.join(probe['paths'])
+    if kind == 'backup':
+        return 'backup:%s' % (os.path.join(probe['path'], probe['label']) if probe.get('label')
+                              else probe['path'])
     if kind == 'command':
         command = probe['command']
         return 'command:%s' % (command if isinstance(command, str)
@@ -336,7 +342,19 @@ def _validate_log(probe, what):
         raise InvalidProbe('%s: %s' % (what, exc))
 
 
+def _validate_backup(probe, what):
+    from ansible_collections.runbook.ops.plugins.module_utils.backup import BackupError, validate_label
+    if not os.path.isabs(probe['path']):
+        raise InvalidProbe('%s: path %s must be the absolute backup_root of the backups' % (what, probe['path']))
+    if probe.get('label'):
+        try:
+            validate_label(probe['label'])
+        except BackupError as exc:
+            raise InvalidProbe('%s: %s' % (what, exc))
+
+
 VALIDATORS = {
+    'backup': _validate_backup,
     'log': _validate_log,
     'http': _validate_http,
     'tls_cert': _validate_tls,
@@ -1048,7 +1066,60 @@ def run_log(probe, context):
     return checks
 
 
+def backup_label_check(probe, name, directory, now):
+    """One check: the age of the newest verified backup in one label directory
+    (from its manifest's end time), against the probe's age thresholds."""
+    from ansible_collections.runbook.ops.plugins.module_utils.backup import FAILED, freshness, list_backups
+    backups = list_backups(directory)
+    warning, critical = probe['limits']['age']
+    age, newest_name = freshness(backups, now)
+    label = os.path.basename(directory)
+    counts = {}
+    for backup in backups:
+        counts[backup['status']] = counts.get(backup['status'], 0) + 1
+    details = {'label': label, 'directory': directory, 'newest_verified': newest_name,
+               'newest': backups[-1]['name'] if backups else None, 'backups_by_status': counts}
+    if age is None:
+        return check_result(name, 'backup', CRITICAL,
+                            'no verified backup of %s in %s (%d backup%s found)'
+                            % (label, directory, len(backups), '' if len(backups) == 1 else 's'),
+                            unit='s', warning=warning, critical=critical, details=details)
+    check = _metric(probe, 'age', age, 'backup age', name=name, details=details)
+    limits = describe_thresholds(
+        format_duration(warning) if warning is not None else None,
+        format_duration(critical) if critical is not None else None, ABOVE)
+    check['message'] = 'newest verified backup %s/%s is %s old%s' % (
+        label, newest_name, format_duration(age), ' (%s)' % limits if limits else '')
+    failed_after = [b['name'] for b in backups if b['name'] > newest_name and b['status'] == FAILED]
+    if failed_after:
+        check['status'] = worst([check['status'], WARNING])
+        check['message'] += '; %d newer backup%s failed verification (%s)' % (
+            len(failed_after), '' if len(failed_after) == 1 else 's', failed_after[-1])
+    return check
+
+
+def run_backup(probe, context):
+    """Backup freshness from the manifests of <path>/<label>/*/manifest.json: one check
+    for the label, or one per label directory (<name>.<label>) when no label is given."""
+    now = datetime.now(timezone.utc)
+    root = probe['path']
+    if probe.get('label'):
+        return [backup_label_check(probe, probe['name'], os.path.join(root, probe['label']), now)]
+    try:
+        labels = sorted(n for n in os.listdir(root)
+                        if not n.startswith('.') and os.path.isdir(os.path.join(root, n)))
+    except OSError as exc:
+        raise ProbeError('cannot list the backup root %s: %s' % (root, exc))
+    if not labels:
+        warning, critical = probe['limits']['age']
+        return [check_result(probe['name'], 'backup', CRITICAL, 'no backup label under %s' % root,
+                             unit='s', warning=warning, critical=critical)]
+    return [backup_label_check(probe, _sub(probe, label), os.path.join(root, label), now)
+            for label in labels]
+
+
 RUNNERS = {
+    'backup': run_backup,
     'log': run_log,
     'http': run_http, 'tcp': run_tcp, 'tls_cert': run_tls_cert, 'postgres': run_postgres,
     'redis': run_redis, 'disk': run_disk, 'memory': run_memory, 'cpu': run_cpu,

@@ -94,6 +94,12 @@ options:
             of JSON lines, a marker's age, access-log analyses), one check each named
             C(<name>.<metric>), with each metric's own thresholds; the scan stops with an
             C(unknown) check at O(probes[].timeout).
+          - C(backup) reads the manifests of the backups under O(probes[].path) (a C(backup_root) of
+            M(runbook.ops.pg_backup) or M(runbook.ops.files_backup)) and measures the age of the newest
+            verified backup of O(probes[].label), or of every label (one check each, named
+            C(<name>.<label>)), from the manifest's end time (C(age), seconds; thresholds accept
+            durations such as C(1h)). No verified backup is critical; a newer backup that failed
+            verification makes the check at least a warning.
           - Required. It is checked by the module rather than by Ansible so that the error
             names the probe.
         type: str
@@ -102,7 +108,7 @@ options:
           - Warning threshold of the kind's primary metric (see O(probes[].kind)).
           - For metrics where lower is worse (C(days_left), C(count), C(free)) the value
             breaches it when below; otherwise when above.
-          - Durations (C(file_freshness), C(replication_lag)) accept seconds or strings such
+          - Durations (C(file_freshness), C(replication_lag), C(backup)) accept seconds or strings such
             as C(90s), C(15m), C(25h), C(7d).
         type: raw
       critical:
@@ -184,6 +190,10 @@ options:
         description:
           - (tls_cert) A PEM file holding the certificate.
           - (file_freshness) A glob; C(**) matches directories recursively.
+          - (backup) The backup root that holds one directory per label.
+        type: str
+      label:
+        description: (backup) The label (backup series) to judge; defaults to every label under O(probes[].path).
         type: str
       server_name:
         description:
@@ -358,6 +368,12 @@ EXAMPLES = r"""
         path: /var/backups/postgres/**/*.dump
         warning: 25h
         critical: 49h
+      - name: backup freshness (RPO 1 h, runbook 002)
+        kind: backup
+        path: /var/backups/postgres
+        label: shop
+        warning: 1h
+        critical: 2h
   register: health
 
 - name: Report but do not fail, and treat an unreachable Redis as unknown
@@ -488,6 +504,7 @@ PROBE_OPTIONS = dict(
     host=dict(type='str'),
     port=dict(type='int'),
     path=dict(type='str'),
+    label=dict(type='str'),
     server_name=dict(type='str'),
     check_hostname=dict(type='bool'),
     user=dict(type='str'),
