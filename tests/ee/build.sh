@@ -32,7 +32,9 @@ label_of() {  # image -> its runbook.ops.inputs label, empty when there is no im
 }
 
 # The collection as ansible-galaxy builds it from the files git knows (tracked, or new and
-# not ignored), so that caches and test output never reach the image.
+# not ignored), so that caches and test output never reach the image; tests, Molecule
+# scenarios and benchmarks stay out too (the EE runs playbooks, not tests), so that
+# editing a test does not rebuild the EE.
 tarball() {
   local src
   mkdir -p "$OUTPUT"
@@ -41,6 +43,7 @@ tarball() {
   trap "rm -rf '$src' '$src.dist'" EXIT
   local file
   while IFS= read -r -d '' file; do
+    case "$file" in tests/*|molecule/*|bench/*|.ci/*) continue ;; esac
     [ -e "$ROOT/$file" ] && printf '%s\0' "$file"
   done < <(git -C "$ROOT" ls-files -co --exclude-standard -z) \
     | tar -C "$ROOT" --null -T - -cf - | tar -C "$src" -xf -
