@@ -310,8 +310,10 @@ def invalid(probe_list):
     return str(info.value)
 
 
-KINDS = ('command, cpu, disk, docker_container, file_freshness, http, memory, postgres, '
-         'process, redis, systemd_unit, tcp, tls_cert')
+# The message lists every kind, sorted; the foundation's kinds must stay among them.
+KINDS = ', '.join(sorted(probes.KIND_OPTIONS))
+assert set(KINDS.split(', ')) >= {'command', 'cpu', 'disk', 'docker_container', 'file_freshness', 'http',
+                                  'memory', 'postgres', 'process', 'redis', 'systemd_unit', 'tcp', 'tls_cert'}
 
 
 @pytest.mark.parametrize('probe_list, message', [
