@@ -509,3 +509,23 @@ def find_backup(backup_root, label, backup=None):
             return candidate
     raise BackupError('no backup named %s in %s (have: %s)' % (
         backup, directory, ', '.join(b['name'] for b in backups) or 'none'))
+
+
+def check_copy(path, final=None):
+    """Check a backup directory against its manifest; with ``final``, ``path`` is a copy
+    being received (a ``.partial-*`` directory) that is sealed and renamed to ``final``
+    only when every file matches.  Returns {status, problems, committed, path}; a
+    ``final`` that already holds a matching backup is only checked."""
+    if final and os.path.isdir(final):
+        manifest = read_manifest(final)
+        problems = check_files(final, manifest) if manifest else ['%s has no readable manifest' % final]
+        if os.path.isdir(path) and path != final:
+            remove_tree(path)
+        return {'status': FAILED if problems else PASSED, 'problems': problems, 'committed': False, 'path': final}
+    manifest = read_manifest(path)
+    problems = check_files(path, manifest) if manifest else ['%s has no readable manifest' % path]
+    if problems or not final:
+        return {'status': FAILED if problems else PASSED, 'problems': problems, 'committed': False, 'path': path}
+    seal_tree(path)
+    commit_partial(path, final)
+    return {'status': PASSED, 'problems': [], 'committed': True, 'path': final}

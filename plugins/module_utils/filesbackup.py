@@ -35,10 +35,10 @@ import time
 from urllib.request import pathname2url
 
 from ansible_collections.runbook.ops.plugins.module_utils.backup import (
-    CHUNK, FAILED, MANIFEST, MANIFEST_VERSION, PASSED, BackupError, LabelLock, backup_name,
+    CHUNK, FAILED, MANIFEST, MANIFEST_VERSION, PASSED, BackupError, LabelLock, age_seconds, backup_name,
     check_files, commit_partial, current_backup, describe_files, describe_os_error,
     ensure_label_dir, find_backup, freshness, isoformat, label_dir, list_backups,
-    new_partial_dir, partial_dirs, remove_tree, seal_tree, select_retention, utcnow,
+    new_partial_dir, parse_iso, partial_dirs, remove_tree, seal_tree, select_retention, utcnow,
     validate_retention, write_json_atomic,
 )
 
@@ -988,7 +988,10 @@ class FilesRestore:
         health = command_argv(params.get('health_check'), 'health_check')
         stop = command_argv(params.get('stop_command'), 'stop_command')
         start = command_argv(params.get('start_command'), 'start_command')
-        self.result.update(backup=backup['name'], backup_path=backup['path'], label=manifest.get('label'))
+        self.result.update(backup=backup['name'], backup_path=backup['path'], label=manifest.get('label'),
+                           backup_finished=manifest.get('finished'))
+        if manifest.get('finished'):
+            self.result['rpo_seconds'] = round(age_seconds(parse_iso(manifest['finished']), utcnow()), 1)
         lock = None
         if not self.check_mode and os.path.isdir(os.path.dirname(backup['path'])):
             lock = LabelLock(os.path.dirname(backup['path']), params.get('lock_timeout', 600)).acquire()

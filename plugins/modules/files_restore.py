@@ -180,6 +180,10 @@ rto_seconds:
   description: From the start of the extraction to the passed health check, seconds.
   returned: when restored
   type: float
+rpo_seconds:
+  description: Age of the restored backup (from its manifest's end time) when the restore started, seconds.
+  returned: always
+  type: float
 skipped_reason:
   description: Why nothing was done (the data already equals the backup).
   returned: when nothing was restored

@@ -1,0 +1,102 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: backup_check
+short_description: Check a backup directory against its manifest, and commit a received copy
+version_added: "0.1.0"
+description:
+  - Compares every file of a M(runbook.ops.pg_backup) or M(runbook.ops.files_backup) backup directory
+    with its C(manifest.json) (size and sha256; nothing missing, nothing extra).
+  - With O(commit_to), O(path) is a copy being received (for example on a backup host), written under a
+    C(.partial-*) name; only when every file matches is it sealed (files 0600, directories 0700,
+    fsynced) and renamed to O(commit_to). A failed check leaves it where it is and fails.
+  - When O(commit_to) already holds the backup, it is checked and the call reports C(changed=false).
+author:
+  - runbook.ops contributors (@runbook)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Checks, renames nothing.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+options:
+  path:
+    description: The backup directory (or the received copy) to check.
+    type: path
+    required: true
+  commit_to:
+    description: The final name of a received copy (C(<root>/<label>/<timestamp>)).
+    type: path
+"""
+
+EXAMPLES = r"""
+- name: Seal a backup copied to the backup host once its manifest matches
+  runbook.ops.backup_check:
+    path: /srv/backups/db1/shop/.partial-20261121T020000Z-copy
+    commit_to: /srv/backups/db1/shop/20261121T020000Z
+  delegate_to: backup1
+"""
+
+RETURN = r"""
+status:
+  description: C(passed) or C(failed).
+  returned: always
+  type: str
+problems:
+  description: Files missing, extra or different from the manifest.
+  returned: always
+  type: list
+  elements: str
+committed:
+  description: Whether the copy was renamed to O(commit_to) by this call.
+  returned: always
+  type: bool
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.runbook.ops.plugins.module_utils.backup import (
+    PASSED, BackupError, check_copy, check_files, read_manifest,
+)
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(path=dict(type='path', required=True), commit_to=dict(type='path')),
+                           supports_check_mode=True)
+    path, final = module.params['path'], module.params['commit_to']
+    try:
+        if module.check_mode:
+            target = final if final and os.path.isdir(final) else path
+            manifest = read_manifest(target)
+            problems = check_files(target, manifest) if manifest else ['%s has no readable manifest' % target]
+            result = {'status': 'failed' if problems else PASSED, 'problems': problems,
+                      'committed': False, 'path': target}
+            changed = bool(final) and target != final and not problems
+        else:
+            result = check_copy(path, final)
+            changed = result['committed']
+    except (BackupError, OSError) as exc:
+        module.fail_json(msg='backup_check of %s failed: %s' % (path, exc))
+    if result['status'] != PASSED:
+        module.fail_json(msg='backup %s does not match its manifest: %s'
+                         % (result['path'], '; '.join(result['problems'][:10])), changed=False, **result)
+    module.exit_json(changed=changed, **result)
+
+
+if __name__ == '__main__':
+    main()
