@@ -13,7 +13,6 @@ import re
 import sqlite3
 import subprocess
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -105,7 +104,7 @@ def recap(stdout, host):
     found = re.search(r'^%s\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)' % host,
                       stdout, re.M)
     assert found, stdout
-    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, found.groups())))
+    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, found.groups()), strict=True))
 
 
 @pytest.fixture(scope='module')

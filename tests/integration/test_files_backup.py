@@ -103,7 +103,8 @@ def test_round_trip_keeps_modes_owners_mtimes_symlinks_and_every_sha256(tree, ru
         manifest = json.loads((backup / 'manifest.json').read_text())
         assert '%s/etc/app/skip.tmp (excluded)' % tree in manifest['files_backup']['skipped']
         restore = run_module('runbook.ops.files_restore', {
-            'backup_root': str(tree / 'backups'), 'label': compression, 'target_root': str(tree / ('r-' + compression))})
+            'backup_root': str(tree / 'backups'), 'label': compression,
+            'target_root': str(tree / ('r-' + compression))})
         assert restore.result.get('changed') and not restore.result.get('failed'), restore
         restored = tree / ('r-' + compression) / str(tree).lstrip('/')
         assert digest_tree(str(restored / 'etc')) == before
