@@ -8,7 +8,8 @@ environment (PGHOST, PGPORT, PGUSER, PGPASSWORD or PGPASSFILE), never in their
 argument lists.  A dump that pg_dump cannot compress itself is streamed through a
 compressor and read by Python in 1 MiB blocks, which writes and hashes it; every
 exit code of the pipeline is checked.  Row counts are taken in the snapshot that
-pg_dump dumps (pg_export_snapshot + pg_dump --snapshot), concurrently with it.
+pg_dump dumps (pg_export_snapshot + pg_dump --snapshot), concurrently with it, by one
+backend without parallel workers (they would compete with pg_dump for the same cores).
 
 Layout, lock, manifest and retention come from backup.py.
 """
@@ -27,10 +28,11 @@ import subprocess
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.runbook.ops.plugins.module_utils.backup import (
     CHUNK, FAILED, MANIFEST_VERSION, PASSED, BackupError, LabelLock, age_seconds, backup_name,
-    check_files, commit_partial, current_backup, describe_files, describe_os_error,
+    check_files, commit_partial, current_backup, describe_files, describe_os_error, sha256_file, walk_files,
     ensure_label_dir, isoformat, label_dir, list_backups, new_partial_dir, newest,
     parse_iso, partial_dirs, read_manifest, remove_tree, seal_tree, select_retention, utcnow,
     validate_retention, write_json_atomic,
@@ -46,7 +48,9 @@ except ImportError:  # pragma: no cover - reported by the modules
 
 FORMATS = ('custom', 'directory', 'plain')
 COMPRESSIONS = ('none', 'gzip', 'zstd', 'lz4')
-VERIFY_LEVELS = ('none', 'checksum', 'archive', 'restore_test')
+# archive reads what is cheap to read (a table of contents, a tail); full reads and
+# decompresses every byte; restore_test restores (docs/backup.md, "Performance").
+VERIFY_LEVELS = ('none', 'checksum', 'archive', 'full', 'restore_test')
 # Level 1 of each: pg_dump's default gzip level (6) costs three times the time of
 # level 1 for 12 % less size (docs/backup.md, /work/shared/MEASURED.md).
 DEFAULT_LEVEL = {'gzip': 1, 'zstd': 1, 'lz4': 1, 'none': 0}
@@ -401,11 +405,11 @@ def _read_tmp(stream):
     return stream.read().decode('utf-8', 'replace')[-4000:]
 
 
-def run_pipeline(commands, env, output=None, want_hash=False):
+def run_pipeline(commands, env, output=None, want_hash=False, fsync=True):
     """Run ``commands`` (list of argv) as a pipeline; the last one's stdout goes to the
     file ``output`` (written by Python in 1 MiB blocks, hashed on the way when
-    ``want_hash``) or is discarded.  Checks every exit code; BackupError names the
-    first program that failed.  Returns the sha256 hex or None."""
+    ``want_hash``, fsynced unless not ``fsync``) or is discarded.  Checks every exit
+    code; BackupError names the first program that failed.  Returns the sha256 hex or None."""
     errs = [tempfile.TemporaryFile() for command in commands]
     processes = []
     previous = None
@@ -450,7 +454,7 @@ def run_pipeline(commands, env, output=None, want_hash=False):
                             process.kill()
                     break
             source.close()
-            if write_error is None:
+            if write_error is None and fsync:
                 os.fsync(out_fd)
         failures = []
         for command, process, err in zip(commands, processes, errs):
@@ -521,9 +525,28 @@ def archive_toc(bindir, path, compressed_by, env):
     return toc_tables(text), text
 
 
-def check_archive(bindir, backup_dir, manifest, env):
-    """Read the dump beyond its checksums: pg_restore --list for archives, the
-    compressor's integrity test for streamed files, the end marker of plain SQL.
+def plain_tail_problem(commands, env, name):
+    """Run ``commands`` (a pipeline printing plain SQL) and check the last 4 KiB for
+    pg_dump's completion line; a problem or None."""
+    tail = tempfile.NamedTemporaryFile(prefix='runbook-tail-', delete=False)
+    tail.close()
+    try:
+        run_pipeline(commands + [['tail', '-c', '4096']], env, output=tail.name, fsync=False)
+        with open(tail.name, 'rb') as stream:
+            ending = stream.read()
+    finally:
+        os.unlink(tail.name)
+    if PLAIN_END not in ending:
+        return '%s does not end with pg_dump\'s completion line (truncated)' % name
+    return None
+
+
+def check_archive(bindir, backup_dir, manifest, env, full=False):
+    """Read the dump beyond its checksums.  Always the cheap reads: pg_restore --list for
+    archives (every counted table must have data), the completion line of uncompressed
+    plain SQL.  With ``full`` every byte is read and decompressed too: the compressor
+    decompresses streamed and compressed plain files (its exit code tests the stream, the
+    completion line is checked at the end), pg_restore reads all data of an archive.
     Returns a list of problems."""
     details = manifest.get('postgresql') or {}
     path = os.path.join(backup_dir, details.get('dump', ''))
@@ -531,10 +554,15 @@ def check_archive(bindir, backup_dir, manifest, env):
     by = details.get('compressed_by')
     fmt = details.get('format')
     try:
-        if by and by != 'pg_dump':
-            run_pipeline([[by, '-q', '-t', path]], env)
-        elif fmt == 'plain' and details.get('compression') == 'gzip':
-            run_pipeline([['gzip', '-t', path]], env)
+        if full and fmt == 'plain' and details.get('compression') != 'none':
+            decompress = decompress_argv(by) or ['gzip', '-q', '-dc']
+            problem = plain_tail_problem([decompress + [path]], env, details.get('dump'))
+            if problem:
+                problems.append(problem)
+        elif full and fmt == 'custom' and by and by != 'pg_dump':
+            run_pipeline([decompress_argv(by) + [path], [tool(bindir, 'pg_restore'), '--file=/dev/null']], env)
+        elif full and fmt in ('custom', 'directory'):
+            run_pipeline([[tool(bindir, 'pg_restore'), '--file=/dev/null', path]], env)
         if fmt in ('custom', 'directory'):
             if fmt == 'custom' and by and by != 'pg_dump':
                 text = _archive_toc_streamed(bindir, path, by, env)[1]
@@ -709,8 +737,9 @@ def verify_backup(backup, level, login=None, bindir=None, env=None, maintenance_
         return record
     started = time.monotonic()
     problems = check_files(backup['path'], manifest)
-    if not problems and level in ('archive', 'restore_test'):
-        problems = check_archive(bindir, backup['path'], manifest, env)
+    if not problems and level in ('archive', 'full', 'restore_test'):
+        # a restore test reads every byte anyway: the cheap archive read is enough before it
+        problems = check_archive(bindir, backup['path'], manifest, env, full=level == 'full')
     if not problems and level == 'restore_test':
         test = restore_test(login, bindir, backup['path'], manifest, maintenance_db, jobs=jobs,
                             assertions=assertions, now=now)
@@ -783,6 +812,9 @@ class Snapshot:
         def work():
             try:
                 with self.connection.cursor() as cursor:
+                    # pg_dump and its backend already use a core each: parallel workers
+                    # would only add processes (and ~50 % more CPU) competing with them
+                    cursor.execute('SET LOCAL max_parallel_workers_per_gather = 0')
                     self.counts = count_rows(cursor, tables)
             except Exception as exc:  # pylint: disable=broad-except
                 self.error = exc
@@ -832,7 +864,19 @@ def dump_into(partial, params, login, bindir, dump_major, database, snapshot, ta
             schema_argv.append('--exclude-table=' + pattern)
         run_pipeline([schema_argv + [database]], env)
     counts = snapshot.wait() if params.get('row_counts', True) else {}
+    known.update(hash_files(partial, [name for name in walk_files(partial) if name not in known],
+                            threads=params.get('jobs') or 1))
     return plan, known, counts
+
+
+def hash_files(root, names, threads=1):
+    """{relative name: sha256} of files under ``root`` read right after they were written
+    (from the page cache), in up to ``threads`` threads (hashlib releases the GIL)."""
+    paths = [os.path.join(root, name) for name in names]
+    if threads <= 1 or len(paths) <= 1:
+        return dict((name, sha256_file(path)) for name, path in zip(names, paths))
+    with ThreadPoolExecutor(max_workers=min(threads, len(paths))) as pool:
+        return dict(zip(names, pool.map(sha256_file, paths)))
 
 
 def check_nonempty(partial, plan):
@@ -984,7 +1028,7 @@ class PgBackup:
             raise BackupError('there is no backup to verify in %s' % self.directory)
         level = self.params.get('verify') or 'archive'
         if level == 'none':
-            raise BackupError('state=verified needs verify set to checksum, archive or restore_test')
+            raise BackupError('state=verified needs verify set to checksum, archive, full or restore_test')
         record = self._verify(target, level, bindir)
         record_verification(target, record)
         self.result['verification'] = dict(record, backup=target['name'])
@@ -1050,14 +1094,16 @@ class PgBackup:
             }
             level = params.get('verify') or 'archive'
             backup = {'name': name, 'path': partial, 'manifest': manifest}
-            if level in ('checksum', 'archive', 'restore_test'):
-                # The sums were just computed from what was written; read the archive itself.
-                problems = check_archive(bindir, partial, manifest, tool_env(self.login)) \
+            if level in ('checksum', 'archive', 'full', 'restore_test'):
+                # The sums were just computed from what was written, every exit code is
+                # checked; read the archive itself (cheaply unless full).
+                problems = check_archive(bindir, partial, manifest, tool_env(self.login), full=level == 'full') \
                     if level != 'checksum' else []
                 if problems:
                     raise BackupError('the new dump is unusable, refusing it: %s' % '; '.join(problems))
-                manifest['verification'] = {'status': PASSED, 'level': 'archive' if level != 'checksum'
-                                            else 'checksum', 'at': isoformat(utcnow()), 'problems': []}
+                done = 'checksum' if level == 'checksum' else ('full' if level == 'full' else 'archive')
+                manifest['verification'] = {'status': PASSED, 'level': done, 'at': isoformat(utcnow()),
+                                            'problems': []}
             write_json_atomic(os.path.join(partial, 'manifest.json'), manifest)
             seal_tree(partial)
             commit_partial(partial, final)

@@ -20,7 +20,8 @@ description:
     server and pg_dump versions, start, end, duration and the exact row count of every dumped
     table, counted in the same snapshot that pg_dump dumps (C(pg_export_snapshot)).
   - Checks the exit code of every program in the pipeline, refuses an empty dump and reads the
-    new archive back (C(pg_restore --list), the compressor's integrity test) before it counts.
+    new archive's table of contents back (C(pg_restore --list)) before it counts; O(verify=full)
+    also decompresses every byte.
   - A lock per label serialises runs; a second run waits up to O(lock_timeout) seconds, then fails.
   - With O(period), a verified backup of the label in the current period makes the call a no-op
     (C(changed=false)).
@@ -132,14 +133,20 @@ options:
         type: int
   verify:
     description:
-      - C(checksum) compares files with the manifest; C(archive) also reads the archive
-        (C(pg_restore --list), the compressor's test, plain SQL's completion line);
-        C(restore_test) also restores into a scratch database, compares every table's row count
+      - C(checksum) compares files with the manifest (size and sha256).
+      - C(archive) also reads what is cheap to read, the archive's table of contents
+        (C(pg_restore --list); every counted table must have data in it) and plain SQL's
+        completion line when it is not compressed. A new backup is also proven by the exit
+        code of every program of the pipeline and by its sha256 computed from the bytes written.
+      - C(full) also reads and decompresses every byte (the compressor's test of streamed and
+        compressed plain files with the completion line at their end, C(pg_restore) of all of
+        an archive's data to C(/dev/null)); it costs a second pass over the dump.
+      - C(restore_test) also restores into a scratch database, compares every table's row count
         with the manifest, runs O(assertions) and drops the scratch database.
       - With O(state=present) the new backup is verified; with O(state=verified) the newest one.
       - With C(none) a new backup is recorded unverified, and O(period) accepts unverified backups.
     type: str
-    choices: [none, checksum, archive, restore_test]
+    choices: [none, checksum, archive, full, restore_test]
     default: archive
   assertions:
     description:
@@ -298,7 +305,7 @@ def argument_spec():
         retention=dict(type='dict', options=dict(
             keep_last=dict(type='int'), keep_days=dict(type='int'), keep_daily=dict(type='int'),
             keep_weekly=dict(type='int'), keep_monthly=dict(type='int'))),
-        verify=dict(type='str', default='archive', choices=['none', 'checksum', 'archive', 'restore_test']),
+        verify=dict(type='str', default='archive', choices=['none', 'checksum', 'archive', 'full', 'restore_test']),
         assertions=dict(type='list', elements='str'),
         restore_jobs=dict(type='int', default=2),
         row_counts=dict(type='bool', default=True),
