@@ -24,6 +24,7 @@ import shlex
 import stat
 import subprocess
 import tempfile
+import time
 
 from ansible_collections.runbook.ops.plugins.module_utils.checks import (
     CRITICAL, OK, WARNING, InvalidProbe, check_result, format_duration, parse_duration,
@@ -87,41 +88,100 @@ class FileInfo:
         return self.path.endswith(COMPRESSED_EXTENSIONS)
 
 
-def _walk(top, patterns, found, problems):
-    stack = [top]
-    while stack:
-        directory = stack.pop()
-        try:
-            entries = os.scandir(directory)
-        except OSError as exc:
-            problems[directory] = exc.strerror or str(exc)
-            continue
-        with entries:
-            for entry in entries:
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                        continue
-                    if not entry.is_file(follow_symlinks=False):
-                        continue  # symlinks, sockets, fifos are nobody's log file
-                    if patterns and not any(fnmatch.fnmatchcase(entry.name, p) for p in patterns):
-                        continue
-                    found[entry.path] = FileInfo(entry.path, entry.stat(follow_symlinks=False))
-                except OSError as exc:
-                    problems[entry.path] = exc.strerror or str(exc)
+def name_matcher(patterns, empty=True):
+    """``match(name)`` of one compiled regex joining the fnmatch patterns (what
+    ``fnmatch.fnmatchcase`` answers for any of them, in one call); None when every name
+    matches ('*' among them, or, with ``empty``, no patterns at all); False when no name
+    can match (no patterns and not ``empty``)."""
+    patterns = [p for p in (patterns or []) if p != '']  # '' matches no file name
+    if '*' in patterns or (not patterns and empty):
+        return None
+    if not patterns:
+        return False
+    return re.compile('|'.join('(?:%s)' % fnmatch.translate(p) for p in patterns)).match
 
 
-def inventory_files(paths, patterns=None, problems=None):
-    """The regular files under directories (recursively) or matching globs, whose
-    names match one of ``patterns`` (fnmatch, e.g. '*.log'); symlinks are not
-    followed.  ``problems`` collects {path: reason} for what cannot be read."""
-    problems = {} if problems is None else problems
-    patterns = [p for p in (patterns or []) if p not in ('*', '')]
-    found = {}
+def _first(pair):
+    return pair[0]
+
+
+class Sample:
+    """How many items were added and the ``limit`` first of them in path order, kept
+    without holding them all: the memory stays bounded whatever the count."""
+    __slots__ = ('count', 'limit', '_items', '_bound')
+
+    def __init__(self, limit=100):
+        self.count = 0
+        self.limit = limit
+        self._items = []
+        self._bound = None  # once trimmed, the greatest path kept: any later one is beyond it
+
+    def add(self, path, value=None):
+        self.count += 1
+        if self._bound is None or path < self._bound:
+            self._items.append((path, value))
+            if len(self._items) >= 4 * self.limit + 256:
+                self._trim()
+
+    def _trim(self):
+        self._items.sort(key=_first)
+        del self._items[self.limit:]
+        if self._items and len(self._items) == self.limit:
+            self._bound = self._items[-1][0]
+
+    def items(self):
+        """[(path, value)] of the first ``limit`` paths."""
+        self._trim()
+        return list(self._items)
+
+
+class Survey:
+    """What one pass over the files found (see survey()): ``count`` and ``bytes`` of all
+    files; ``large``, ``old``, ``uncovered`` as Samples; ``candidates`` (FileInfo, the
+    files plan_maintenance() has to look at) and ``dest_exists`` (the compressed names
+    of candidates that exist already); ``files`` (all FileInfo, only when kept)."""
+    __slots__ = ('count', 'bytes', 'large', 'old', 'uncovered', 'candidates', 'dest_exists', 'files',
+                 'problems')
+
+    def __init__(self, sample, keep, problems):
+        self.count = 0
+        self.bytes = 0
+        self.large = Sample(sample)
+        self.old = Sample(sample)
+        self.uncovered = Sample(sample)
+        self.candidates = []
+        self.dest_exists = set()
+        self.files = [] if keep else None
+        self.problems = problems
+
+
+class _Given:
+    """A file named in ``paths`` (or by a glob) standing in for a DirEntry."""
+    __slots__ = ('name', '_info')
+
+    def __init__(self, name, info):
+        self.name = name
+        self._info = info
+
+    def is_file(self, follow_symlinks=True):
+        return True
+
+    def is_dir(self, follow_symlinks=True):
+        return False
+
+    def stat(self, follow_symlinks=True):
+        return self._info
+
+
+def _roots(paths, problems):
+    """(directories, [(path, lstat)] of regular files) that ``paths`` (directories,
+    files, globs) name, each once; symlinks are not followed."""
+    directories, files, seen = [], [], set()
     for path in paths:
-        names = glob.glob(path) if re.search(r'[*?[]', path) else [path]
+        is_glob = re.search(r'[*?[]', path)
+        names = glob.glob(path) if is_glob else [path]
         if not names:
-            problems[path] = 'no file matches' if re.search(r'[*?[]', path) else 'does not exist'
+            problems[path] = 'no file matches' if is_glob else 'does not exist'
         for name in names:
             try:
                 info = os.lstat(name)
@@ -129,11 +189,161 @@ def inventory_files(paths, patterns=None, problems=None):
                 problems[name] = exc.strerror or str(exc)
                 continue
             if stat.S_ISDIR(info.st_mode):
-                _walk(name, patterns, found, problems)
-            elif stat.S_ISREG(info.st_mode):
-                if not patterns or any(fnmatch.fnmatchcase(os.path.basename(name), p) for p in patterns):
-                    found[name] = FileInfo(name, info)
-    return [found[path] for path in sorted(found)]
+                top = name.rstrip('/') or '/'  # scandir's entries of 'x/' are 'x/<name>' as those of 'x'
+                if top not in seen:
+                    seen.add(top)
+                    directories.append(top)
+            elif stat.S_ISREG(info.st_mode) and name not in seen:
+                seen.add(name)
+                files.append((name, info))
+    return directories, files
+
+
+# Read directories through a descriptor: entries are lstat-ed relative to it (fstatat),
+# a one-component lookup for the kernel instead of the whole path's.
+_FD_WALK = os.scandir in getattr(os, 'supports_fd', ()) and os.stat in getattr(os, 'supports_dir_fd', ())
+_DIR_FLAGS = os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0) | getattr(os, 'O_CLOEXEC', 0)
+
+
+def survey(paths, patterns=None, now=None, max_size=None, max_age=None, live_patterns=None, targets=None,
+           compress_after=None, delete_after=None, fmt='gzip', problems=None, sample=100, keep=False):
+    """One pass over the regular files under directories (recursively; symlinks are not
+    followed) or matching globs, whose names match one of ``patterns`` (fnmatch).  It keeps
+    what a report needs, not the files: their count and total bytes; those over ``max_size``
+    bytes and those last written more than ``max_age`` seconds before ``now`` (counts and the
+    first ``sample`` in path order); the live files (names matching ``live_patterns``) whose
+    real path is not among ``targets`` (block_targets(); None skips coverage); and, for
+    ``compress_after``/``delete_after``, the candidates of plan_maintenance(): the files old
+    enough, as FileInfo.  ``keep`` also keeps every file.  ``problems`` collects {path: reason}
+    for what cannot be read.
+
+    Each directory is read once (scandir on its descriptor), each file lstat-ed once
+    relative to it, and its real path for coverage is its directory's (resolved once per
+    directory) plus its name: a regular file is no symlink."""
+    problems = {} if problems is None else problems
+    result = Survey(sample, keep, problems)
+    settings = dict(
+        now=time.time() if now is None else now, max_size=max_size, max_age=max_age,
+        match=name_matcher(patterns), targets=targets,
+        live=name_matcher(live_patterns, empty=False) if targets is not None else False,
+        compress_after=compress_after, delete_after=delete_after, suffix=FORMATS[fmt])
+    directories, given = _roots(paths, problems)
+    explicit = set(name for name, _info in given)
+    for name, info in given:
+        head, tail = name[:name.rfind('/') + 1], name[name.rfind('/') + 1:]
+        _scan(result, settings, head, [_Given(tail, info)], None, head or '.', None)
+    stack = list(reversed(directories))
+    visited = set(directories)
+    while stack:
+        directory = stack.pop()
+        fd = None
+        try:
+            if _FD_WALK:
+                fd = os.open(directory, _DIR_FLAGS)
+            entries = os.scandir(directory if fd is None else fd)
+        except OSError as exc:
+            problems[directory] = exc.strerror or str(exc)
+            if fd is not None:
+                os.close(fd)
+            continue
+        try:
+            with entries:
+                subdirectories = _scan(result, settings, directory if directory.endswith('/') else directory + '/',
+                                       entries, fd, directory, explicit)
+        finally:
+            if fd is not None:
+                os.close(fd)
+        for sub in subdirectories:
+            if sub not in visited:
+                visited.add(sub)
+                stack.append(sub)
+    if keep:
+        result.files.sort(key=_path_of)
+    result.candidates.sort(key=_path_of)
+    return result
+
+
+def _path_of(info):
+    return info.path
+
+
+def _scan(result, settings, prefix, entries, fd, directory, explicit):
+    """Account for the entries of one directory (or one given file); the subdirectories
+    to read next, in the order found."""
+    problems = result.problems
+    match = settings['match']
+    now = settings['now']
+    max_size, max_age, targets, live = (settings['max_size'], settings['max_age'], settings['targets'],
+                                        settings['live'])
+    compress_after, delete_after, suffix = (settings['compress_after'], settings['delete_after'],
+                                            settings['suffix'])
+    acting = compress_after is not None or delete_after is not None
+    keep = result.files is not None
+    plain = max_size is None and max_age is None and live is False and not acting and not keep
+    # the compressed names of this directory, to tell whether a compression's target exists
+    suffixed = set() if compress_after is not None and fd is not None else None
+    pending = []
+    real = None
+    subdirectories = []
+    count = total = 0
+    for entry in entries:
+        name = entry.name
+        if suffixed is not None and name.endswith(suffix):
+            suffixed.add(name)
+        try:
+            if entry.is_file(follow_symlinks=False):
+                if match is not None and match(name) is None:
+                    continue
+                info = entry.stat(follow_symlinks=False)
+            elif entry.is_dir(follow_symlinks=False):
+                subdirectories.append(prefix + name)
+                continue
+            else:
+                continue  # symlinks, sockets, fifos are nobody's log file
+        except OSError as exc:
+            problems[prefix + name] = exc.strerror or str(exc)
+            continue
+        if explicit and prefix + name in explicit:
+            continue  # named in paths as well: accounted for once, as given
+        size = info.st_size
+        count += 1
+        total += size
+        if plain:
+            continue
+        age = now - info.st_mtime
+        if max_size is not None and size > max_size:
+            result.large.add(prefix + name, size)
+        if max_age is not None and age > max_age:
+            result.old.add(prefix + name, age)
+        if live is not False and (live is None or live(name) is not None):
+            if real is None:
+                real = os.path.join(os.path.realpath(directory), '')
+            if real + name not in targets:
+                result.uncovered.add(prefix + name)
+        if acting:
+            if name.endswith(COMPRESSED_EXTENSIONS):
+                if delete_after is not None and age > delete_after:
+                    result.candidates.append(FileInfo(prefix + name, info))
+            elif compress_after is not None and age > compress_after:
+                result.candidates.append(FileInfo(prefix + name, info))
+                if delete_after is None or age <= delete_after:
+                    pending.append(name)
+        if keep:
+            result.files.append(FileInfo(prefix + name, info))
+    for name in pending:
+        if (name + suffix in suffixed) if suffixed is not None else os.path.lexists(prefix + name + suffix):
+            result.dest_exists.add(prefix + name + suffix)
+    result.count += count
+    result.bytes += total
+    return subdirectories
+
+
+def inventory_files(paths, patterns=None, problems=None):
+    """The regular files under directories (recursively) or matching globs, whose
+    names match one of ``patterns`` (fnmatch, e.g. '*.log'), as FileInfo in path order;
+    symlinks are not followed.  ``problems`` collects {path: reason} for what cannot be
+    read.  It holds every file: survey() answers a report without."""
+    return survey(paths, patterns, problems=problems, keep=True).files
 
 
 # ---- logrotate configuration --------------------------------------------------------
@@ -247,17 +457,37 @@ def block_targets(blocks):
     """{real file path: [block references 'file:line']} for every file the blocks'
     globs expand to on this file system, as logrotate expands them."""
     targets = {}
+    real_dirs = {}
     for block in blocks:
         ref = '%s:%d' % (block['file'], block['line'])
         for pattern in block['patterns']:
             names = glob.glob(pattern) if re.search(r'[*?[]', pattern) else (
                 [pattern] if os.path.exists(pattern) else [])
             for name in names:
-                if os.path.isfile(name):
-                    refs = targets.setdefault(os.path.realpath(name), [])
+                real = _real_file(name, real_dirs)
+                if real is not None:
+                    refs = targets.setdefault(real, [])
                     if ref not in refs:
                         refs.append(ref)
     return targets
+
+
+def _real_file(name, real_dirs):
+    """os.path.realpath(name) when ``name`` is a file (symlinks followed), else None; a
+    regular file's is its directory's (resolved once per directory) and its name."""
+    try:
+        info = os.lstat(name)
+    except OSError:
+        return None
+    if stat.S_ISREG(info.st_mode):
+        head, tail = name[:name.rfind('/') + 1], name[name.rfind('/') + 1:]
+        real = real_dirs.get(head)
+        if real is None:
+            real = real_dirs[head] = os.path.join(os.path.realpath(head or '.'), '')
+        return real + tail
+    if stat.S_ISLNK(info.st_mode) and os.path.isfile(name):
+        return os.path.realpath(name)
+    return None
 
 
 def coverage(log_files, blocks):
@@ -317,43 +547,46 @@ def open_for_writing(candidates, proc='/proc'):
 
 # ---- planning -------------------------------------------------------------------------
 
-def plan_maintenance(files, now, compress_after=None, delete_after=None, fmt='gzip', held=()):
+def plan_maintenance(files, now, compress_after=None, delete_after=None, fmt='gzip', held=(), dest_exists=None):
     """What a run would do: {'compress': [...], 'delete': [...], 'skipped': [...]}.
 
     A file older than ``compress_after`` seconds (mtime) that is not compressed yet is
     compressed to <file>.gz (or .zst); a compressed file older than ``delete_after`` is
     deleted; a file both would apply to (an uncompressed log already older than the
     deletion age) is deleted without compressing it first, which is where compressing
-    and then deleting it would end.  Files held open for writing are never touched."""
+    and then deleting it would end.  Files held open for writing are never touched.
+    ``files`` may be all files or only survey()'s candidates (the others plan nothing);
+    ``dest_exists``, survey()'s set of compressed names found, replaces looking them up."""
     plan = {'compress': [], 'delete': [], 'skipped': []}
     held = set(held)
-    existing = set(f.path for f in files)
+    if dest_exists is None:
+        existing = set(f.path for f in files)
+
+        def exists(target):
+            return target in existing or os.path.lexists(target)
+    else:
+        exists = dest_exists.__contains__
     suffix = FORMATS[fmt]
     for info in files:
         age = now - info.mtime
-        entry = {'path': info.path, 'size': info.size, 'age': round(age, 1),
-                 'age_text': format_duration(age)}
-        is_open = (info.dev, info.ino) in held
         if info.compressed:
-            if delete_after is not None and age > delete_after:
-                if is_open:
-                    plan['skipped'].append(dict(entry, reason='open for writing'))
-                else:
-                    plan['delete'].append(entry)
+            if delete_after is None or age <= delete_after:
+                continue
+            action, extra = 'delete', {}
+        elif compress_after is None or age <= compress_after:
             continue
-        if compress_after is None or age <= compress_after:
-            continue
-        if is_open:
-            plan['skipped'].append(dict(entry, reason='open for writing'))
-            continue
-        if delete_after is not None and age > delete_after:
-            plan['delete'].append(dict(entry, reason='older than the deletion age; not compressed first'))
-            continue
-        target = info.path + suffix
-        if target in existing or os.path.lexists(target):
-            plan['skipped'].append(dict(entry, reason='%s already exists' % target))
-            continue
-        plan['compress'].append(dict(entry, dest=target))
+        elif delete_after is not None and age > delete_after:
+            action, extra = 'delete', {'reason': 'older than the deletion age; not compressed first'}
+        else:
+            target = info.path + suffix
+            action, extra = 'compress', {'dest': target}
+            if exists(target):
+                action, extra = 'skipped', {'reason': '%s already exists' % target}
+        if (info.dev, info.ino) in held:
+            action, extra = 'skipped', {'reason': 'open for writing'}
+        entry = {'path': info.path, 'size': info.size, 'age': round(age, 1), 'age_text': format_duration(age)}
+        entry.update(extra)
+        plan[action].append(entry)
     return plan
 
 

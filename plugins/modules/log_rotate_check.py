@@ -236,7 +236,6 @@ files:
   sample: {count: 12, bytes: 104857600}
 """
 
-import fnmatch
 import os
 import shutil
 import stat
@@ -249,8 +248,8 @@ from ansible_collections.runbook.ops.plugins.module_utils.checks import (
     CRITICAL, OK, WARNING, InvalidProbe, check_result, format_duration, parse_duration, summarize,
 )
 from ansible_collections.runbook.ops.plugins.module_utils.logrotate import (
-    KIND, block_targets, compress_file, count_check, coverage, debug_outcome, human, inventory_files,
-    open_for_writing, parse_size, plan_maintenance, read_config_set, render_policy,
+    KIND, block_targets, compress_file, count_check, debug_outcome, human, open_for_writing, parse_size,
+    plan_maintenance, read_config_set, render_policy, survey,
 )
 
 
@@ -373,8 +372,6 @@ def main():
                 if not module.get_bin_path('zstd'):
                     raise InvalidProbe('compress_format zstd needs the zstandard Python library or the zstd '
                                        'program on the host; install one or use gzip')
-        problems = {}
-        files = inventory_files(params['paths'], params['patterns'], problems) if params['paths'] else []
         policy_plans = []
         dests = set()
         for index, policy in enumerate(params['policies']):
@@ -393,39 +390,43 @@ def main():
                                    'a log covered twice' % (policy['dest'], clash[0], existing[clash[0]][0]))
     except InvalidProbe as exc:
         module.fail_json(msg=str(exc))
-    acting = compress_after is not None or delete_after is not None
-    held = open_for_writing(files) if acting else set()
-    plan = plan_maintenance(files, now, compress_after, delete_after, params['compress_format'], held)
+    # one pass over the files keeps counts, sums, the first 100 of each list and the plan's candidates
+    targets = block_targets(blocks + [{'file': p[0]['dest'], 'line': 1, 'patterns': p[0]['paths']}
+                                      for p in policy_plans]) if params['logrotate_config'] else None
+    problems = {}
+    found = survey(params['paths'], params['patterns'], now, max_size=max_size, max_age=max_age,
+                   live_patterns=params['log_patterns'], targets=targets, compress_after=compress_after,
+                   delete_after=delete_after, fmt=params['compress_format'], problems=problems)
+    # /proc/*/fd is read once, and only when some file is old enough to be compressed or deleted
+    held = open_for_writing(found.candidates) if found.candidates else set()
+    plan = plan_maintenance(found.candidates, now, compress_after, delete_after, params['compress_format'], held,
+                            dest_exists=found.dest_exists)
     plan['policies'] = [p[0]['dest'] for p in policy_plans if p[3]]
 
     # ---- report ----
     checks = []
     if max_size is not None:
-        large = [f for f in files if f.size > max_size]
-        checks.append(count_check('large_files', len(large), 'files over %s' % human(max_size),
-                                  details={'files': [{'path': f.path, 'size': f.size} for f in large[:100]]}))
+        checks.append(count_check('large_files', found.large.count, 'files over %s' % human(max_size),
+                                  details={'files': [{'path': path, 'size': size}
+                                                     for path, size in found.large.items()]}))
     if max_age is not None:
-        old = [f for f in files if now - f.mtime > max_age]
-        checks.append(count_check('old_files', len(old), 'files last written more than %s ago'
+        checks.append(count_check('old_files', found.old.count, 'files last written more than %s ago'
                                   % format_duration(max_age),
-                                  details={'files': [{'path': f.path, 'age': round(now - f.mtime, 1)}
-                                                     for f in old[:100]]}))
-    total = sum(f.size for f in files)
+                                  details={'files': [{'path': path, 'age': round(age, 1)}
+                                                     for path, age in found.old.items()]}))
+    total = found.bytes
     if budget is not None:
         status = CRITICAL if total > budget else WARNING if total > 0.9 * budget else OK
         checks.append(check_result('total_size', KIND, status, '%d files take %s of a budget of %s'
-                                   % (len(files), human(total), human(budget)),
+                                   % (found.count, human(total), human(budget)),
                                    value=round(total / 1048576.0, 2), unit='MiB',
                                    warning=round(0.9 * budget / 1048576.0, 2),
                                    critical=round(budget / 1048576.0, 2)))
     if params['logrotate_config']:
-        live = [f for f in files if any(fnmatch.fnmatchcase(os.path.basename(f.path), p)
-                                        for p in params['log_patterns'])]
-        uncovered, duplicates = coverage(live, blocks + [
-            {'file': p[0]['dest'], 'line': 1, 'patterns': p[0]['paths']} for p in policy_plans])
+        duplicates = dict((path, refs) for path, refs in sorted(targets.items()) if len(refs) > 1)
         if params['paths']:
-            checks.append(count_check('uncovered', len(uncovered), 'log files no logrotate configuration '
-                                      'covers', details={'files': uncovered[:100]}))
+            checks.append(count_check('uncovered', found.uncovered.count, 'log files no logrotate configuration '
+                                      'covers', details={'files': [path for path, _none in found.uncovered.items()]}))
         checks.append(count_check('duplicates', len(duplicates), 'log files two logrotate configurations '
                                   'cover (logrotate refuses them)', warning=None, critical=0,
                                   details={'files': duplicates}))
@@ -455,7 +456,7 @@ def main():
                          'before': current or '', 'after': text})
     compressed, deleted = [], []
     result = dict(changed=changed, plan=plan, compressed=compressed, deleted=deleted,
-                  files={'count': len(files), 'bytes': total})
+                  files={'count': found.count, 'bytes': total})
     if module._diff:
         result['diff'] = diff
 
