@@ -193,7 +193,7 @@ EXAMPLES = r"""
       keep_weekly: 4
       keep_monthly: 12
 
-- name: Monthly proof: restore the newest backup into a scratch database
+- name: "Monthly proof: restore the newest backup into a scratch database"
   runbook.ops.pg_backup:
     database: shop
     backup_root: /var/backups/postgres
