@@ -1055,8 +1055,8 @@ class FilesRestore:
                         missing = os.path.dirname(missing)
                     os.makedirs(parent, 0o755)
                     created.append(missing)
-                staging[root] = unique_path(os.path.join(parent, '.%s.restore-%s' % (os.path.basename(destination),
-                                                                                      self.stamp)))
+                name = '.%s.restore-%s' % (os.path.basename(destination), self.stamp)
+                staging[root] = unique_path(os.path.join(parent, name))
             count = extract(backup['path'], backup['manifest'], staging)
         except BaseException:
             for path in staging.values():

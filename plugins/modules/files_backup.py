@@ -131,7 +131,7 @@ options:
 notes:
   - Backup files are written 0600 and directories 0700. Timestamps and periods are UTC.
   - Hard links are archived as separate files. Sockets, FIFOs and devices are skipped and listed.
-  - A file that changes while it is read is archived as read and listed in RV(taken.changed_during_backup);
+  - A file that changes while it is read is archived as read and listed in C(changed_during_backup) of RV(taken);
     one that shrinks fails the call. Use O(sqlite) for SQLite databases, never O(paths) alone.
 seealso:
   - module: runbook.ops.files_restore
