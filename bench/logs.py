@@ -2,7 +2,7 @@
 """The log benchmark: runbook.ops.log_scan and log_rotate_check against the shell anchors.
 
     .venv/bin/python bench/logs.py [--size-mb 1024] [--rounds 3] [--files 100000]
-                                   [--skip-jq] [--only scan|rotate]
+                                   [--skip-jq] [--skip-ansible] [--only scan|rotate|inventory]
 
 Generates (once, reused while it exists) JSON-lines logs under tests/output/logs-bench/:
 app-<N>m.jsonl of N MiB (default 1024) and app-<N/4>m.jsonl, lines as runbook 000 writes
@@ -17,8 +17,17 @@ Then runs, alternating and repeated (median of --rounds), each in a fresh proces
   window   log_scan logic, count over the last 24 h of the big file: wall time (target < 1 s)
            and bytes read, against the file's size
   memory   peak RSS (wait4) of the stats scan on the two file sizes: flat means equal
-  rotate   log_rotate_check logic over --files files (sizes and ages)  vs  find -printf
-                                                                                  target <= 2
+  rotate   (--only rotate, or its alias inventory, runs this part alone, in about a minute)
+           report: log_rotate_check's per-file work over --files files as the module wires it
+           (module_utils.logrotate: survey with max_size, max_age, coverage of *.log against a
+           logrotate configuration, then the JSON of the result)  vs  find -printf of the same
+           fields (size, mtime, mode, uid, gid, path)                             target <= 2
+           plan: the same plus compress_after 7d / delete_after 30d (the /proc scan and the
+           plan; this tree was never cleaned, so the plan lists most files)
+           memory: peak RSS (wait4) of report and plan at --files / 10 and --files files
+           ansible: the module in a real ansible-playbook run (report options)  vs  the same
+           play running `find -printf > /dev/null` through ansible.builtin.shell, and the
+           same play running ansible.builtin.ping (Ansible's fixed cost); skip with --skip-ansible
 
 "log_scan logic" is plugins/module_utils/logscan.py run by a fresh python (interpreter
 start and imports included, Ansible's per-task cost not: that is bench/daily_run.py's
@@ -52,12 +61,31 @@ print(json.dumps({'checks': checks, 'bytes_read': facts['bytes_read']}))
 '''
 
 ROTATE = r'''
-import json, sys
+import json, sys, time
 sys.path.insert(0, %(collections)r)
-from ansible_collections.runbook.ops.plugins.module_utils.logrotate import inventory_files
-files = inventory_files([sys.argv[1]], ['*'])
-print(json.dumps({'files': len(files), 'bytes': sum(f.size for f in files)}))
+from ansible_collections.runbook.ops.plugins.module_utils import logrotate
+spec = json.loads(sys.argv[1])
+now = time.time()
+targets = logrotate.block_targets(logrotate.read_config_set([spec['config']]))
+found = logrotate.survey([spec['tree']], ['*'], now, max_size=spec['max_size'], max_age=spec['max_age'],
+                         live_patterns=['*.log'], targets=targets, compress_after=spec.get('compress_after'),
+                         delete_after=spec.get('delete_after'))
+held = logrotate.open_for_writing(found.candidates) if found.candidates else set()
+plan = logrotate.plan_maintenance(found.candidates, now, spec.get('compress_after'), spec.get('delete_after'),
+                                  'gzip', held, dest_exists=found.dest_exists)
+result = {'files': {'count': found.count, 'bytes': found.bytes}, 'plan': plan, 'checks': [
+    {'name': 'large_files', 'value': found.large.count,
+     'details': {'files': [{'path': p, 'size': v} for p, v in found.large.items()]}},
+    {'name': 'old_files', 'value': found.old.count,
+     'details': {'files': [{'path': p, 'age': round(v, 1)} for p, v in found.old.items()]}},
+    {'name': 'uncovered', 'value': found.uncovered.count,
+     'details': {'files': [p for p, _none in found.uncovered.items()]}}]}
+text = json.dumps(result)
+print(json.dumps({'files': found.count, 'large': found.large.count, 'old': found.old.count,
+                  'uncovered': found.uncovered.count, 'compress': len(plan['compress']),
+                  'delete': len(plan['delete']), 'json_bytes': len(text)}))
 '''
+FIND = "find %s -type f -printf '%%s %%T@ %%m %%U %%G %%p\\n' > /dev/null"
 
 
 def generate_jsonl(path, size_mb, seed=5):
@@ -178,20 +206,97 @@ def last_timestamp(path):
     return json.loads(line)['timestamp']
 
 
+def rotate_argv(tree, config, plan=False):
+    spec = {'tree': tree, 'config': config, 'max_size': 40, 'max_age': 30 * 86400}
+    if plan:
+        spec.update(compress_after=7 * 86400, delete_after=30 * 86400)
+    return [PYTHON, '-c', ROTATE % {'collections': COLLECTIONS}, json.dumps(spec)]
+
+
+def write_config(tree):
+    """A logrotate configuration covering the first tenth of the tree's directories."""
+    path = tree + '.logrotate.conf'
+    with open(path, 'w') as stream:
+        stream.write('%s/d00*/*.log {\n    missingok\n}\n' % tree)
+    return path
+
+
+def ansible_play(tasks, path):
+    play = [{'name': 'bench', 'hosts': 'localhost', 'connection': 'local', 'gather_facts': False,
+             'vars': {'ansible_python_interpreter': PYTHON}, 'tasks': tasks}]
+    with open(path, 'w') as stream:
+        json.dump(play, stream, indent=1)  # JSON is YAML
+    env = 'ANSIBLE_CONFIG=%s ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_NOCOLOR=1' % os.path.join(ROOT, 'ansible.cfg')
+    return '%s %s -i localhost, %s > /dev/null' % (env, os.path.join(ROOT, '.venv', 'bin', 'ansible-playbook'), path)
+
+
+def rotate_bench(args):
+    """log_rotate_check's file work against find -printf; see the module docstring."""
+    summary = {}
+    small_files = max(1, args.files // 10)
+    trees = {}
+    for count in (small_files, args.files):
+        tree = os.path.join(DATA, 'tree' if count == args.files else 'tree-%d' % count)
+        started = time.monotonic()
+        generate_tree(tree, count)
+        trees[count] = (tree, write_config(tree))
+        print('tree: %d files under %s, ready in %.1fs' % (count, tree, time.monotonic() - started))
+    tree, config = trees[args.files]
+    find = FIND % tree
+    for label, plan in (('report', False), ('plan', True)):
+        ours, anchor, out = median_pair(args.rounds, lambda plan=plan: timed_rss(rotate_argv(tree, config, plan)),
+                                        lambda: timed(find, shell=True))
+        counts = json.loads(out)
+        ratio = ours / anchor
+        summary[label] = {'log_rotate_check_s': round(ours, 3), 'find_s': round(anchor, 3), 'ratio': round(ratio, 3),
+                          'target': 2, 'counts': counts}
+        print('rotate  %-6s %d files %.2fs  find -printf %.2fs  ratio %.2f (target <= 2: %s)  %s'
+              % (label, counts['files'], ours, anchor, ratio, verdict(ratio, 2),
+                 ', '.join('%s %s' % item for item in sorted(counts.items()) if item[0] != 'files')))
+    memory = {}
+    for label, plan in (('report', False), ('plan', True)):
+        for count, (path, conf) in sorted(trees.items()):
+            memory['%s_%d' % (label, count)] = timed_rss(rotate_argv(path, conf, plan))[2]
+        print('memory  peak RSS of %-6s %s' % (label, ', '.join(
+            '%d files %.1f MiB' % (count, memory['%s_%d' % (label, count)] / 1024.0) for count in sorted(trees))))
+    summary['memory_peak_rss_kib'] = memory
+    if not args.skip_ansible:
+        plays = os.path.join(DATA, 'plays')
+        os.makedirs(plays, exist_ok=True)
+        module = ansible_play([{'runbook.ops.log_rotate_check': {
+            'paths': [tree], 'max_size': '40', 'max_age': '30d', 'logrotate_config': [config],
+            'logrotate_debug': False}}], os.path.join(plays, 'module.yml'))
+        shell = ansible_play([{'ansible.builtin.shell': find, 'changed_when': False}], os.path.join(plays, 'find.yml'))
+        ping = ansible_play([{'ansible.builtin.ping': {}}], os.path.join(plays, 'ping.yml'))
+        times = {'module': [], 'find': [], 'ping': []}
+        for _round in range(args.rounds):
+            for name, command in (('module', module), ('find', shell), ('ping', ping)):
+                times[name].append(timed(command, shell=True)[0])
+        medians = dict((name, statistics.median(values)) for name, values in times.items())
+        ratio = medians['module'] / medians['find']
+        summary['ansible'] = {'module_s': round(medians['module'], 3), 'shell_find_s': round(medians['find'], 3),
+                              'ping_s': round(medians['ping'], 3), 'ratio': round(ratio, 3), 'target': 2}
+        print('ansible playbook with log_rotate_check %.2fs  with shell find -printf %.2fs  ratio %.2f (target <= 2: '
+              '%s); with ping %.2fs (the fixed cost)' % (medians['module'], medians['find'], ratio,
+                                                          verdict(ratio, 2), medians['ping']))
+    return summary
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--size-mb', type=int, default=1024)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--files', type=int, default=100000)
     parser.add_argument('--skip-jq', action='store_true', help='jq takes about a minute a round')
-    parser.add_argument('--only', choices=('scan', 'rotate'))
+    parser.add_argument('--skip-ansible', action='store_true', help='no ansible-playbook runs in rotate')
+    parser.add_argument('--only', choices=('scan', 'rotate', 'inventory'), help='inventory: the same as rotate')
     args = parser.parse_args()
     os.makedirs(DATA, exist_ok=True)
     os.makedirs(RESULTS, exist_ok=True)
     summary = {}
     big = os.path.join(DATA, 'app-%dm.jsonl' % args.size_mb)
     small = os.path.join(DATA, 'app-%dm.jsonl' % (args.size_mb // 4))
-    if args.only != 'rotate':
+    if args.only is None or args.only == 'scan':
         started = time.monotonic()
         generate_jsonl(big, args.size_mb)
         generate_jsonl(small, args.size_mb // 4)
@@ -267,21 +372,13 @@ def main():
             '%s %.1f MiB' % (name, kib / 1024.0) for name, kib in rss.items()))
 
     if args.only != 'scan':
-        tree = os.path.join(DATA, 'tree')
-        started = time.monotonic()
-        generate_tree(tree, args.files)
-        print('tree: %d files under %s, ready in %.1fs' % (args.files, tree, time.monotonic() - started))
-        rotate_argv = [PYTHON, '-c', ROTATE % {'collections': COLLECTIONS}, tree]
-        ours, find, out = median_pair(args.rounds, lambda: timed_rss(rotate_argv),
-                                      lambda: timed("find %s -type f -printf '%%s %%T@ %%p\\n' "
-                                                    "> /dev/null" % tree, shell=True))
-        ratio = ours / find
-        summary['rotate'] = {'log_rotate_check_s': round(ours, 3), 'find_s': round(find, 3),
-                             'ratio': round(ratio, 3), 'target': 2, 'files': json.loads(out)['files']}
-        print('rotate  inventory of %d files %.2fs  find -printf %.2fs  ratio %.2f (target <= 2: %s)'
-              % (json.loads(out)['files'], ours, find, ratio, verdict(ratio, 2)))
+        summary['rotate'] = rotate_bench(args)
 
-    with open(os.path.join(RESULTS, 'logs.json'), 'w') as stream:
+    path = os.path.join(RESULTS, 'logs.json')
+    if args.only and os.path.exists(path):  # a partial run keeps the other part's figures
+        with open(path) as stream:
+            summary = dict(json.load(stream), **summary)
+    with open(path, 'w') as stream:
         json.dump(summary, stream, indent=2, sort_keys=True)
     return 0
 

@@ -101,6 +101,18 @@ def name_matcher(patterns, empty=True):
     return re.compile('|'.join('(?:%s)' % fnmatch.translate(p) for p in patterns)).match
 
 
+_SUFFIX_ONLY = re.compile(r'^\*[^*?\[]+$')
+
+
+def name_suffixes(patterns):
+    """The tuple of suffixes when every pattern is '*' and a literal ('*.log'), for which
+    ``name.endswith(suffixes)`` answers as fnmatch does; else None."""
+    patterns = [p for p in (patterns or []) if p != '']
+    if patterns and all(_SUFFIX_ONLY.match(p) for p in patterns):
+        return tuple(p[1:] for p in patterns)
+    return None
+
+
 def _first(pair):
     return pair[0]
 
@@ -118,10 +130,18 @@ class Sample:
 
     def add(self, path, value=None):
         self.count += 1
+        self.offer(path, value)
+
+    def offer(self, path, value=None):
+        """Keep the item if it may be among the first; the caller counts it."""
         if self._bound is None or path < self._bound:
             self._items.append((path, value))
             if len(self._items) >= 4 * self.limit + 256:
                 self._trim()
+
+    def beyond(self, prefix):
+        """Whether every path that starts with ``prefix`` comes after the ones kept."""
+        return self._bound is not None and prefix > self._bound
 
     def _trim(self):
         self._items.sort(key=_first)
@@ -224,8 +244,9 @@ def survey(paths, patterns=None, now=None, max_size=None, max_age=None, live_pat
     result = Survey(sample, keep, problems)
     settings = dict(
         now=time.time() if now is None else now, max_size=max_size, max_age=max_age,
-        match=name_matcher(patterns), targets=targets,
+        match=name_matcher(patterns), suffixes=name_suffixes(patterns), targets=targets,
         live=name_matcher(live_patterns, empty=False) if targets is not None else False,
+        live_suffixes=name_suffixes(live_patterns), covered=_by_directory(targets),
         compress_after=compress_after, delete_after=delete_after, suffix=FORMATS[fmt])
     directories, given = _roots(paths, problems)
     explicit = set(name for name, _info in given)
@@ -263,6 +284,15 @@ def survey(paths, patterns=None, now=None, max_size=None, max_age=None, live_pat
     return result
 
 
+def _by_directory(targets):
+    """{real directory + '/': set of names} of block_targets()."""
+    covered = {}
+    for real in targets or ():
+        cut = real.rfind('/') + 1
+        covered.setdefault(real[:cut], set()).add(real[cut:])
+    return covered
+
+
 def _path_of(info):
     return info.path
 
@@ -271,19 +301,23 @@ def _scan(result, settings, prefix, entries, fd, directory, explicit):
     """Account for the entries of one directory (or one given file); the subdirectories
     to read next, in the order found."""
     problems = result.problems
-    match = settings['match']
+    match, suffixes = settings['match'], settings['suffixes']
     now = settings['now']
-    max_size, max_age, targets, live = (settings['max_size'], settings['max_age'], settings['targets'],
-                                        settings['live'])
+    max_size, max_age, live, live_suffixes = (settings['max_size'], settings['max_age'], settings['live'],
+                                              settings['live_suffixes'])
     compress_after, delete_after, suffix = (settings['compress_after'], settings['delete_after'],
                                             settings['suffix'])
     acting = compress_after is not None or delete_after is not None
     keep = result.files is not None
     plain = max_size is None and max_age is None and live is False and not acting and not keep
+    # samples whose kept paths all come before this directory's only count its files
+    large, old, uncovered = result.large, result.old, result.uncovered
+    large_beyond, old_beyond, uncovered_beyond = large.beyond(prefix), old.beyond(prefix), uncovered.beyond(prefix)
+    large_count = old_count = uncovered_count = 0
+    covered = None  # the names of this directory's real path that logrotate covers, when needed
     # the compressed names of this directory, to tell whether a compression's target exists
     suffixed = set() if compress_after is not None and fd is not None else None
     pending = []
-    real = None
     subdirectories = []
     count = total = 0
     for entry in entries:
@@ -292,7 +326,7 @@ def _scan(result, settings, prefix, entries, fd, directory, explicit):
             suffixed.add(name)
         try:
             if entry.is_file(follow_symlinks=False):
-                if match is not None and match(name) is None:
+                if match is not None and (not name.endswith(suffixes) if suffixes else match(name) is None):
                     continue
                 info = entry.stat(follow_symlinks=False)
             elif entry.is_dir(follow_symlinks=False):
@@ -312,14 +346,21 @@ def _scan(result, settings, prefix, entries, fd, directory, explicit):
             continue
         age = now - info.st_mtime
         if max_size is not None and size > max_size:
-            result.large.add(prefix + name, size)
+            large_count += 1
+            if not large_beyond:
+                large.offer(prefix + name, size)
         if max_age is not None and age > max_age:
-            result.old.add(prefix + name, age)
-        if live is not False and (live is None or live(name) is not None):
-            if real is None:
-                real = os.path.join(os.path.realpath(directory), '')
-            if real + name not in targets:
-                result.uncovered.add(prefix + name)
+            old_count += 1
+            if not old_beyond:
+                old.offer(prefix + name, age)
+        if live is not False and (live is None or (name.endswith(live_suffixes) if live_suffixes
+                                                   else live(name) is not None)):
+            if covered is None:
+                covered = settings['covered'].get(os.path.join(os.path.realpath(directory), ''), ())
+            if name not in covered:
+                uncovered_count += 1
+                if not uncovered_beyond:
+                    uncovered.offer(prefix + name)
         if acting:
             if name.endswith(COMPRESSED_EXTENSIONS):
                 if delete_after is not None and age > delete_after:
@@ -335,6 +376,9 @@ def _scan(result, settings, prefix, entries, fd, directory, explicit):
             result.dest_exists.add(prefix + name + suffix)
     result.count += count
     result.bytes += total
+    large.count += large_count
+    old.count += old_count
+    uncovered.count += uncovered_count
     return subdirectories
 
 

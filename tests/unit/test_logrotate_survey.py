@@ -251,6 +251,11 @@ def test_name_matcher_is_fnmatch():
     for patterns in (['*.log'], ['*.log', '*.log.[0-9]'], ['?.gz'], ['x[[]1].log'], ['*.LOG', '.*']):
         match = logrotate.name_matcher(patterns)
         assert [n for n in names if match(n)] == [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+        suffixes = logrotate.name_suffixes(patterns)
+        if suffixes:
+            assert [n for n in names if n.endswith(suffixes)] == [n for n in names if match(n)]
+    assert logrotate.name_suffixes(['*.log', '*.gz', '']) == ('.log', '.gz')
+    assert logrotate.name_suffixes(['*.log.[0-9]']) is None and logrotate.name_suffixes(['a*']) is None
     assert logrotate.name_matcher(['*.log', '*']) is None  # '*' matches every name
     assert logrotate.name_matcher([]) is None and logrotate.name_matcher([''], empty=False) is False
 
