@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 APT_PACKAGES := postgresql redis-server logrotate shellcheck zstd lz4 jq
 APT := apt-get -o DPkg::Lock::Timeout=600 -y -q
 
-.PHONY: help deps docker-engine venv demo demo-stop test unit sanity lint integration images molecule lab lab-down lab-test bench bench-daily bench-backup bench-tuning bench-logs clean
+.PHONY: help deps docker-engine venv demo demo-stop test unit sanity lint integration images molecule lab lab-down lab-test ee ee-test bench bench-daily bench-backup bench-tuning bench-logs clean
 
 help:
 	@echo "make demo       start a throwaway PostgreSQL and HTTP service, run playbooks/daily.yml"
@@ -23,6 +23,7 @@ help:
 	@echo "make molecule   every role's Molecule scenario in local containers, with stage times"
 	@echo "make lab        start the three lab hosts (containers) and run playbooks/daily.yml across them"
 	@echo "make lab-down   remove the lab hosts"
+	@echo "make ee         build the execution environment runbook-ops/ee:bookworm (ansible-builder; cached)"
 	@echo "make bench      every benchmark in bench/ (or bench-daily, bench-backup, bench-tuning, bench-logs)"
 
 # Distribution packages the demo and the tests run for real. Installed only when missing.
@@ -68,7 +69,7 @@ demo-stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python tools/embedded.py stop --state $(STATE)/demo > /dev/null; fi
 	@echo "demo services stopped"
 
-test: deps venv unit sanity lint integration molecule lab-test
+test: deps venv unit sanity lint integration molecule lab-test ee-test
 
 unit:
 	$(BIN)/pytest -q tests/unit
@@ -102,6 +103,14 @@ lab-down:
 
 lab-test: venv
 	$(BIN)/pytest -q tests/lab
+
+# The execution environment AWX would run: ansible-builder from a local Debian base
+# (tests/ee/build.sh; cached by a hash of its inputs). ee-test runs a playbook in it.
+ee: venv
+	@bash tests/ee/build.sh
+
+ee-test: venv
+	$(BIN)/pytest -q tests/ee
 
 bench: bench-daily bench-tuning bench-logs bench-backup
 
