@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+"""runbook.ops.pg_backup's verification levels against the real PostgreSQL fixture:
+a new backup at verify=full is read whole; a stored archive whose data is damaged
+(with its checksums recomputed, as a bad copy tool or a broken compressor would leave
+it) passes the cheap archive read but fails the full read, which names the damage."""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+
+def sql(pg, database, statement):
+    connection = psycopg2.connect(host=pg['host'], port=pg['port'], user=pg['user'], password=pg['password'],
+                                  dbname=database)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope='module')
+def database(postgres):
+    name = 'verify_levels'
+    sql(postgres, 'postgres', 'DROP DATABASE IF EXISTS %s WITH (FORCE)' % name)
+    sql(postgres, 'postgres', 'CREATE DATABASE %s' % name)
+    sql(postgres, name, "CREATE TABLE items (id int PRIMARY KEY, body text); "
+                        "INSERT INTO items SELECT i, md5(i::text) || repeat('x', i % 97) "
+                        "FROM generate_series(1, 60000) i")
+    return name
+
+
+def backup(run_module, postgres, root, database, **kwargs):
+    args = {'login_host': postgres['host'], 'login_port': postgres['port'], 'login_user': postgres['user'],
+            'passfile': postgres['passfile'], 'database': database, 'backup_root': str(root)}
+    args.update(kwargs)
+    return run_module('runbook.ops.pg_backup', args)
+
+
+def damage_and_reseal(backup_dir, name):
+    """Flip a byte in the middle of the dump and write the manifest's size and sha256 of
+    the damaged file, so that only reading the data can tell."""
+    path = Path(backup_dir) / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    manifest_path = Path(backup_dir) / 'manifest.json'
+    manifest = json.loads(manifest_path.read_text())
+    for entry in manifest['files']:
+        if entry['path'] == name:
+            entry['sha256'] = hashlib.sha256(bytes(data)).hexdigest()
+            entry['size'] = len(data)
+    manifest_path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize('options,dump', [
+    ({'format': 'custom'}, 'verify_levels.dump'),
+    ({'format': 'plain', 'compression': 'zstd'}, 'verify_levels.sql.zst'),
+], ids=['custom-gzip', 'plain-zstd'])
+def test_archive_reads_cheaply_full_reads_everything(run_module, postgres, database, tmp_path, options, dump):
+    root = tmp_path / 'backups'
+    label = 'levels-' + options['format']
+    taken = backup(run_module, postgres, root, database, label=label, verify='full', **options)
+    assert taken.result.get('failed') is not True, taken
+    assert taken.result['verification']['status'] == 'passed'
+    assert taken.result['verification']['level'] == 'full'
+    assert taken.result['taken']['tables'] == {'public.items': 60000}
+    path = taken.result['taken']['path']
+    assert json.loads((Path(path) / 'manifest.json').read_text())['verification']['level'] == 'full'
+    assert os.path.exists(os.path.join(path, dump))
+
+    damage_and_reseal(path, dump)
+    cheap = backup(run_module, postgres, root, database, label=label, state='verified', verify='archive')
+    assert cheap.result.get('failed') is not True, cheap
+    assert cheap.result['verification']['status'] == 'passed'
+    full = backup(run_module, postgres, root, database, label=label, state='verified', verify='full')
+    assert full.result.get('failed') is True, full
+    assert 'failed verification' in full.result['msg'], full.result['msg']
+    problems = full.result['verification']['problems']
+    assert problems and ('zstd' in problems[0] or 'pg_restore' in problems[0]), problems
+    stored = json.loads((Path(path) / 'manifest.json').read_text())
+    assert stored['verification']['status'] == 'failed' and stored['verification']['level'] == 'full'
