@@ -1034,9 +1034,8 @@ class PgBackup:
         self.result['verification'] = dict(record, backup=target['name'])
         self._rto(record)
         if record['status'] == FAILED:
-            raise VerificationFailed('backup %s failed verification: %s' % (
-                target['path'], '; '.join(record['problems'])),
-                                     self.result)
+            raise VerificationFailed('backup %s failed verification: %s'
+                                     % (target['path'], '; '.join(record['problems'])), self.result)
 
     def _rto(self, record):
         test = record.get('restore_test')
