@@ -25,9 +25,10 @@ Then runs, alternating and repeated (median of --rounds), each in a fresh proces
            plan: the same plus compress_after 7d / delete_after 30d (the /proc scan and the
            plan; this tree was never cleaned, so the plan lists most files)
            memory: peak RSS (wait4) of report and plan at --files / 10 and --files files
-           ansible: the module in a real ansible-playbook run (report options)  vs  the same
-           play running `find -printf > /dev/null` through ansible.builtin.shell, and the
-           same play running ansible.builtin.ping (Ansible's fixed cost); skip with --skip-ansible
+           ansible: the module in a real ansible-playbook run (report options; and planning in
+           check mode)  vs  the same play running `find -printf > /dev/null` through
+           ansible.builtin.shell, and running ansible.builtin.ping (Ansible's fixed cost);
+           skip with --skip-ansible
 
 "log_scan logic" is plugins/module_utils/logscan.py run by a fresh python (interpreter
 start and imports included, Ansible's per-task cost not: that is bench/daily_run.py's
@@ -266,19 +267,29 @@ def rotate_bench(args):
         module = ansible_play([{'runbook.ops.log_rotate_check': {
             'paths': [tree], 'max_size': '40', 'max_age': '30d', 'logrotate_config': [config],
             'logrotate_debug': False}}], os.path.join(plays, 'module.yml'))
+        plan = ansible_play([{'runbook.ops.log_rotate_check': {
+            'paths': [tree], 'max_size': '40', 'max_age': '30d', 'logrotate_config': [config],
+            'logrotate_debug': False, 'compress_after': '7d', 'delete_after': '30d'}}],
+            os.path.join(plays, 'plan.yml')) + ' --check'
         shell = ansible_play([{'ansible.builtin.shell': find, 'changed_when': False}], os.path.join(plays, 'find.yml'))
         ping = ansible_play([{'ansible.builtin.ping': {}}], os.path.join(plays, 'ping.yml'))
-        times = {'module': [], 'find': [], 'ping': []}
+        times = {'module': [], 'plan': [], 'find': [], 'ping': []}
         for _round in range(args.rounds):
-            for name, command in (('module', module), ('find', shell), ('ping', ping)):
+            for name, command in (('module', module), ('plan', plan), ('find', shell), ('ping', ping)):
                 times[name].append(timed(command, shell=True)[0])
         medians = dict((name, statistics.median(values)) for name, values in times.items())
         ratio = medians['module'] / medians['find']
         summary['ansible'] = {'module_s': round(medians['module'], 3), 'shell_find_s': round(medians['find'], 3),
-                              'ping_s': round(medians['ping'], 3), 'ratio': round(ratio, 3), 'target': 2}
+                              'ping_s': round(medians['ping'], 3), 'ratio': round(ratio, 3), 'target': 2,
+                              'plan_check_mode_s': round(medians['plan'], 3),
+                              'plan_ratio': round(medians['plan'] / medians['find'], 3)}
         print('ansible playbook with log_rotate_check %.2fs  with shell find -printf %.2fs  ratio %.2f (target <= 2: '
-              '%s); with ping %.2fs (the fixed cost)' % (medians['module'], medians['find'], ratio,
-                                                          verdict(ratio, 2), medians['ping']))
+              '%s); with ping %.2fs (the fixed cost)'
+              % (medians['module'], medians['find'], ratio, verdict(ratio, 2), medians['ping']))
+        print('ansible playbook with log_rotate_check --check planning (compress 7d, delete 30d) %.2fs  ratio %.2f '
+              'to shell find (the plan lists %d files: AnsibleModule.exit_json walks every value)'
+              % (medians['plan'], medians['plan'] / medians['find'],
+                 summary['plan']['counts']['compress'] + summary['plan']['counts']['delete']))
     return summary
 
 
