@@ -98,18 +98,25 @@ def server_cpu():
     postmaster = SERVER.get('pid')
     if not postmaster:
         return 0.0
-    total = _stat_cpu(postmaster, children=True)
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as stream:
-                fields = stream.read().rsplit(')', 1)[1].split()
-            if int(fields[1]) == postmaster:
-                total += (int(fields[11]) + int(fields[12])) / TICK
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
+    for attempt in range(20):
+        # a backend reaped between reading the postmaster and scanning its children would
+        # be counted nowhere: read again until no child was reaped meanwhile
+        reaped = _stat_cpu(postmaster, children=True)
+        live = 0.0
+        for entry in os.listdir('/proc'):
+            if not entry.isdigit():
+                continue
+            try:
+                with open('/proc/%s/stat' % entry) as stream:
+                    fields = stream.read().rsplit(')', 1)[1].split()
+                if int(fields[1]) == postmaster:
+                    live += (int(fields[11]) + int(fields[12])) / TICK
+            except (OSError, ValueError, IndexError):
+                continue
+        if _stat_cpu(postmaster, children=True) == reaped:
+            break
+        time.sleep(0.01 * attempt)
+    return reaped + live
 
 
 def fsync_tree(path):
