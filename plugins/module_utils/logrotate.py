@@ -505,15 +505,53 @@ def block_targets(blocks):
     for block in blocks:
         ref = '%s:%d' % (block['file'], block['line'])
         for pattern in block['patterns']:
-            names = glob.glob(pattern) if re.search(r'[*?[]', pattern) else (
-                [pattern] if os.path.exists(pattern) else [])
-            for name in names:
-                real = _real_file(name, real_dirs)
-                if real is not None:
-                    refs = targets.setdefault(real, [])
-                    if ref not in refs:
-                        refs.append(ref)
+            for real in _pattern_files(pattern, real_dirs):
+                refs = targets.setdefault(real, [])
+                if ref not in refs:
+                    refs.append(ref)
     return targets
+
+
+_MAGIC = re.compile(r'[*?[]')
+
+
+def _pattern_files(pattern, real_dirs):
+    """The real paths of the files (symlinks followed) that glob.glob(pattern) names, or
+    ``pattern`` itself when it has no wildcard.  A wildcard in the last component is
+    matched on the directory's entries as glob matches them (fnmatch; hidden names only
+    by a pattern starting with '.'), and their types come from the directory listing:
+    a regular file's real path is its directory's (resolved once) and its name."""
+    head, tail = os.path.split(pattern)
+    if not _MAGIC.search(pattern):
+        return [real for real in [_real_file(pattern, real_dirs)] if real is not None]
+    if not _MAGIC.search(tail):
+        return [real for real in (_real_file(name, real_dirs) for name in glob.glob(pattern)) if real is not None]
+    match = re.compile(fnmatch.translate(tail)).match
+    hidden = tail.startswith('.')
+    found = []
+    for directory in (glob.glob(head) if _MAGIC.search(head) else [head]):
+        try:
+            entries = os.scandir(directory or '.')
+        except OSError:
+            continue
+        real = None
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if (name.startswith('.') and not hidden) or match(name) is None:
+                    continue
+                try:
+                    if entry.is_file(follow_symlinks=False):
+                        if real is None:
+                            real = real_dirs.get(directory)
+                            if real is None:
+                                real = real_dirs[directory] = os.path.join(os.path.realpath(directory or '.'), '')
+                        found.append(real + name)
+                    elif entry.is_symlink() and os.path.isfile(os.path.join(directory, name)):
+                        found.append(os.path.realpath(os.path.join(directory, name)))
+                except OSError:
+                    continue
+    return found
 
 
 def _real_file(name, real_dirs):
@@ -524,7 +562,7 @@ def _real_file(name, real_dirs):
     except OSError:
         return None
     if stat.S_ISREG(info.st_mode):
-        head, tail = name[:name.rfind('/') + 1], name[name.rfind('/') + 1:]
+        head, tail = os.path.split(name)
         real = real_dirs.get(head)
         if real is None:
             real = real_dirs[head] = os.path.join(os.path.realpath(head or '.'), '')

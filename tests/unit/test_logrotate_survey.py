@@ -139,6 +139,8 @@ def make_tree(root, files=1500):
     os.symlink(os.path.join(logs, 'd0', 'e0', 'app0000.log'), os.path.join(logs, 'd3', 'link.log'))
     os.symlink('/nonexistent/x.log', os.path.join(logs, 'd3', 'dangling.log'))
     os.mkfifo(os.path.join(logs, 'd4', 'fifo.log'))
+    with open(os.path.join(logs, 'd0', '.hidden.log'), 'w') as stream:  # glob's '*' skips it, '.*' takes it
+        stream.write('h')
     for name, mode in (('locked', 0o000), ('listonly', 0o444)):  # unreadable; readable, not searchable
         directory = os.path.join(logs, 'd5', name)
         os.makedirs(directory)
@@ -244,6 +246,34 @@ def test_unreadable_directories_as_nobody(tree):
     problems = outcome[0][4]['problems']
     assert problems[os.path.join(logs, 'd5', 'locked')] == 'Permission denied'
     assert problems[os.path.join(logs, 'd5', 'listonly', 'z0.log')] == 'Permission denied'
+
+
+def test_block_targets_expand_as_glob_isfile_realpath(tree):
+    logs, _held, conf = tree
+    root = os.path.dirname(logs)
+    patterns = [os.path.join(logs, 'd3', '*.log'), os.path.join(logs, 'd4', '*.log'),
+                os.path.join(logs, '*', 'e1', '*.log*'), os.path.join(logs, 'd1', 'e1', 'app9001.log.gz'),
+                os.path.join(logs, 'd0', '.*'), os.path.join(logs, 'd0', '*'),
+                os.path.join(root, 'via', 'd*', 'e0', '*.log'), os.path.join(logs, 'd3', 'link.log'),
+                os.path.join(logs, 'd3', 'dangling.log'), os.path.join(logs, 'd?', 'e[01]', 'app00[0-4]*'),
+                os.path.join(logs, 'nowhere', '*.log'), os.path.join(logs, 'd2', 'link-to-dir', '*', '*.log'),
+                os.path.join(logs, 'd0', 'e0', 'app0000.log')]
+    blocks = [{'file': conf, 'line': index, 'patterns': [pattern]} for index, pattern in enumerate(patterns)]
+    blocks.append({'file': conf, 'line': 99, 'patterns': patterns})
+    expected = {}
+    for block in blocks:
+        ref = '%s:%d' % (block['file'], block['line'])
+        for pattern in block['patterns']:
+            names = glob.glob(pattern) if re.search(r'[*?[]', pattern) else [pattern]
+            for name in names:
+                if os.path.isfile(name):
+                    refs = expected.setdefault(os.path.realpath(name), [])
+                    if ref not in refs:
+                        refs.append(ref)
+    got = logrotate.block_targets(blocks)
+    assert got == expected
+    assert os.path.join(logs, 'd0', '.hidden.log') in got and os.path.join(logs, 'd0', 'e0', 'app0000.log') in got
+    assert len(got) > 500
 
 
 def test_name_matcher_is_fnmatch():
