@@ -22,6 +22,7 @@ Then runs, alternating and repeated (median of --rounds), each in a fresh proces
            (module_utils.logrotate: survey with max_size, max_age, coverage of *.log against a
            logrotate configuration, then the JSON of the result)  vs  find -printf of the same
            fields (size, mtime, mode, uid, gid, path)                             target <= 2
+           glob: the same report with paths: [<tree>/d*/*.log] instead of the directory
            plan: the same plus compress_after 7d / delete_after 30d (the /proc scan and the
            plan; this tree was never cleaned, so the plan lists most files)
            memory: peak RSS (wait4) of report and plan at --files / 10 and --files files
@@ -68,7 +69,7 @@ from ansible_collections.runbook.ops.plugins.module_utils import logrotate
 spec = json.loads(sys.argv[1])
 now = time.time()
 targets = logrotate.block_targets(logrotate.read_config_set([spec['config']]))
-found = logrotate.survey([spec['tree']], ['*'], now, max_size=spec['max_size'], max_age=spec['max_age'],
+found = logrotate.survey(spec['paths'], ['*'], now, max_size=spec['max_size'], max_age=spec['max_age'],
                          live_patterns=['*.log'], targets=targets, compress_after=spec.get('compress_after'),
                          delete_after=spec.get('delete_after'))
 held = logrotate.open_for_writing(found.candidates) if found.candidates else set()
@@ -207,8 +208,8 @@ def last_timestamp(path):
     return json.loads(line)['timestamp']
 
 
-def rotate_argv(tree, config, plan=False):
-    spec = {'tree': tree, 'config': config, 'max_size': 40, 'max_age': 30 * 86400}
+def rotate_argv(tree, config, plan=False, paths=None):
+    spec = {'paths': paths or [tree], 'config': config, 'max_size': 40, 'max_age': 30 * 86400}
     if plan:
         spec.update(compress_after=7 * 86400, delete_after=30 * 86400)
     return [PYTHON, '-c', ROTATE % {'collections': COLLECTIONS}, json.dumps(spec)]
@@ -244,8 +245,10 @@ def rotate_bench(args):
         print('tree: %d files under %s, ready in %.1fs' % (count, tree, time.monotonic() - started))
     tree, config = trees[args.files]
     find = FIND % tree
-    for label, plan in (('report', False), ('plan', True)):
-        ours, anchor, out = median_pair(args.rounds, lambda plan=plan: timed_rss(rotate_argv(tree, config, plan)),
+    for label, plan, paths in (('report', False, None), ('glob', False, [os.path.join(tree, 'd*', '*.log')]),
+                               ('plan', True, None)):
+        argv = rotate_argv(tree, config, plan, paths)
+        ours, anchor, out = median_pair(args.rounds, lambda argv=argv: timed_rss(argv),
                                         lambda: timed(find, shell=True))
         counts = json.loads(out)
         ratio = ours / anchor

@@ -193,30 +193,75 @@ class _Given:
         return self._info
 
 
+def _ancestors(path):
+    """``path`` and the directories above it, as strings: 'a/b' -> 'a/b', 'a', ''."""
+    yield path
+    while path not in ('', '/'):
+        cut = path.rfind('/')
+        path = path[:cut] if cut > 0 else ('/' if cut == 0 else '')
+        yield path
+
+
 def _roots(paths, problems):
-    """(directories, [(path, lstat)] of regular files) that ``paths`` (directories,
-    files, globs) name, each once; symlinks are not followed."""
-    directories, files, seen = [], [], set()
-    for path in paths:
-        is_glob = re.search(r'[*?[]', path)
-        names = glob.glob(path) if is_glob else [path]
-        if not names:
-            problems[path] = 'no file matches' if is_glob else 'does not exist'
-        for name in names:
-            try:
-                info = os.lstat(name)
-            except OSError as exc:
-                problems[name] = exc.strerror or str(exc)
+    """(directories, [(path, lstat)] of regular files, [(index, directory, last component)]
+    of globs to read while walking, {index: entries matched}) that ``paths`` (directories,
+    files, globs) name, each once; symlinks are not followed.
+
+    A glob with a wildcard in its last component is matched on the listing of each of its
+    directories while they are read (streamed), unless the directory lies in (or is) one
+    that another path names or another glob reads, where its files could be reached twice:
+    those globs are expanded here, as glob.glob does, and their files named like files."""
+    directories, files, seen, candidates = [], [], set(), []
+    matched = {}
+    for index, path in enumerate(paths):
+        is_glob = _MAGIC.search(path)
+        if is_glob:
+            head, tail = os.path.split(path)
+            matched[index] = 0
+            if tail and _MAGIC.search(tail):
+                for directory in (glob.glob(head) if _MAGIC.search(head) else [head]):
+                    candidates.append((index, directory.rstrip('/') or directory, tail))
                 continue
-            if stat.S_ISDIR(info.st_mode):
-                top = name.rstrip('/') or '/'  # scandir's entries of 'x/' are 'x/<name>' as those of 'x'
-                if top not in seen:
-                    seen.add(top)
-                    directories.append(top)
-            elif stat.S_ISREG(info.st_mode) and name not in seen:
-                seen.add(name)
-                files.append((name, info))
-    return directories, files
+        names = glob.glob(path) if is_glob else [path]
+        if is_glob:
+            matched[index] += len(names)
+        _name_roots(names, directories, files, seen, problems)
+    owners = {}
+    for index, directory, _tail in candidates:
+        owners.setdefault(directory, []).append(index)
+    roots = set(directories)
+    streams = []
+    for index, directory, tail in candidates:
+        shared = False
+        for level, above in enumerate(_ancestors(directory)):
+            others = owners.get(above, ())
+            if above in roots or (others and (level > 0 or min(others) < index)):
+                shared = True
+                break
+        if not shared:
+            streams.append((index, directory, tail))
+            continue
+        names = glob.glob(os.path.join(glob.escape(directory), tail))
+        matched[index] += len(names)
+        _name_roots(names, directories, files, seen, problems)
+    return directories, files, streams, matched
+
+
+def _name_roots(names, directories, files, seen, problems):
+    for name in names:
+        try:
+            info = os.lstat(name)
+        except OSError as exc:
+            problems[name] = exc.strerror or str(exc)
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            top = name.rstrip('/') or '/'  # scandir's entries of 'x/' are 'x/<name>' as those of 'x'
+            if top not in seen:
+                seen.add(top)
+                directories.append(top)
+        elif stat.S_ISREG(info.st_mode) and name not in seen:
+            seen.add(name)
+            files.append((name, info))
 
 
 # Read directories through a descriptor: entries are lstat-ed relative to it (fstatat),
@@ -248,40 +293,58 @@ def survey(paths, patterns=None, now=None, max_size=None, max_age=None, live_pat
         live=name_matcher(live_patterns, empty=False) if targets is not None else False,
         live_suffixes=name_suffixes(live_patterns), covered=_by_directory(targets),
         compress_after=compress_after, delete_after=delete_after, suffix=FORMATS[fmt])
-    directories, given = _roots(paths, problems)
+    directories, given, streams, matched = _roots(paths, problems)
     explicit = set(name for name, _info in given)
+    groups = {}  # files named by paths or globs, by directory: its real path is resolved once
     for name, info in given:
-        head, tail = name[:name.rfind('/') + 1], name[name.rfind('/') + 1:]
-        _scan(result, settings, head, [_Given(tail, info)], None, head or '.', None)
-    stack = list(reversed(directories))
+        cut = name.rfind('/') + 1
+        groups.setdefault(name[:cut], []).append(_Given(name[cut:], info))
+    for head, entries in groups.items():
+        _scan(result, settings, head, entries, None, head or '.', None)
+    del given, groups
     visited = set(directories)
+    for index, directory, tail in streams:
+        pattern = [re.compile(fnmatch.translate(tail)).match, tail.startswith('.'), 0]
+        for sub in _read(result, settings, directory, explicit, pattern, quiet=True):
+            if sub not in visited:
+                visited.add(sub)
+                directories.append(sub)
+        matched[index] += pattern[2]
+    stack = list(reversed(directories))
     while stack:
-        directory = stack.pop()
-        fd = None
-        try:
-            if _FD_WALK:
-                fd = os.open(directory, _DIR_FLAGS)
-            entries = os.scandir(directory if fd is None else fd)
-        except OSError as exc:
-            problems[directory] = exc.strerror or str(exc)
-            if fd is not None:
-                os.close(fd)
-            continue
-        try:
-            with entries:
-                subdirectories = _scan(result, settings, directory if directory.endswith('/') else directory + '/',
-                                       entries, fd, directory, explicit)
-        finally:
-            if fd is not None:
-                os.close(fd)
-        for sub in subdirectories:
+        for sub in _read(result, settings, stack.pop(), explicit):
             if sub not in visited:
                 visited.add(sub)
                 stack.append(sub)
+    for index, count in sorted(matched.items()):
+        if not count:
+            problems[paths[index]] = 'no file matches'
     if keep:
         result.files.sort(key=_path_of)
     result.candidates.sort(key=_path_of)
     return result
+
+
+def _read(result, settings, directory, explicit, pattern=None, quiet=False):
+    """_scan() one directory read through its descriptor; its subdirectories."""
+    fd = None
+    try:
+        if _FD_WALK:
+            fd = os.open(directory or '.', _DIR_FLAGS)
+        entries = os.scandir((directory or '.') if fd is None else fd)
+    except OSError as exc:
+        if not quiet:  # glob.glob passes over directories it cannot read
+            result.problems[directory] = exc.strerror or str(exc)
+        if fd is not None:
+            os.close(fd)
+        return []
+    try:
+        with entries:
+            return _scan(result, settings, directory if directory.endswith('/') or not directory else directory + '/',
+                         entries, fd, directory or '.', explicit, pattern)
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def _by_directory(targets):
@@ -297,9 +360,11 @@ def _path_of(info):
     return info.path
 
 
-def _scan(result, settings, prefix, entries, fd, directory, explicit):
+def _scan(result, settings, prefix, entries, fd, directory, explicit, pattern=None):
     """Account for the entries of one directory (or one given file); the subdirectories
-    to read next, in the order found."""
+    to read next, in the order found.  ``pattern``: [match, hidden, count] of a glob's last
+    component: only the entries it matches count, as glob.glob matches them (names that
+    start with '.' only when ``hidden``), and it counts them."""
     problems = result.problems
     match, suffixes = settings['match'], settings['suffixes']
     now = settings['now']
@@ -320,10 +385,15 @@ def _scan(result, settings, prefix, entries, fd, directory, explicit):
     pending = []
     subdirectories = []
     count = total = 0
+    globbed, hidden = (pattern[0], pattern[1]) if pattern else (None, False)
     for entry in entries:
         name = entry.name
         if suffixed is not None and name.endswith(suffix):
             suffixed.add(name)
+        if globbed is not None:
+            if (name.startswith('.') and not hidden) or globbed(name) is None:
+                continue
+            pattern[2] += 1
         try:
             if entry.is_file(follow_symlinks=False):
                 if match is not None and (not name.endswith(suffixes) if suffixes else match(name) is None):
