@@ -30,6 +30,8 @@ import re
 import shutil
 import time
 
+from ansible_collections.runbook.ops.plugins.module_utils.fileio import fsync_path, write_atomically
+
 MANIFEST = 'manifest.json'
 MANIFEST_VERSION = 1
 LOCK_FILE = '.lock'
@@ -121,15 +123,6 @@ def sha256_file(path, chunk=CHUNK):
     return digest.hexdigest()
 
 
-def fsync_path(path):
-    """fsync a file or a directory."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def walk_files(root):
     """Relative paths of the regular files under ``root`` (sorted), except the manifest."""
     found = []
@@ -169,20 +162,7 @@ def seal_tree(root, file_mode=0o600, dir_mode=0o700):
 
 def write_json_atomic(path, document, mode=0o600):
     """Write ``document`` as JSON to ``path`` through a fsynced temporary file and a rename."""
-    temporary = '%s.tmp-%d' % (path, os.getpid())
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, 'w') as stream:
-            json.dump(document, stream, indent=2, sort_keys=True)
-            stream.write('\n')
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.rename(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    fsync_path(os.path.dirname(os.path.abspath(path)))
+    write_atomically(path, json.dumps(document, indent=2, sort_keys=True) + '\n', mode=mode)
 
 
 def read_manifest(directory):

@@ -127,30 +127,14 @@ summary:
 """
 
 import os
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.fileio import write_atomically
 from ansible_collections.runbook.ops.plugins.module_utils.report import (
     RENDERERS, build_report, host_statuses,
 )
-
-
-def write_atomically(module, path, text):
-    directory = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(handle, 'w') as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        module.atomic_move(temporary, path)
-    except Exception:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def point_latest(dest, target):
@@ -210,7 +194,7 @@ def main():
     try:
         os.makedirs(directory, 0o755)
         for fmt, path in files.items():
-            write_atomically(module, path, RENDERERS[fmt][1](report))
+            write_atomically(path, RENDERERS[fmt][1](report), move=module.atomic_move)
         if params['latest']:
             point_latest(dest, directory)
     except (IOError, OSError) as exc:

@@ -89,10 +89,10 @@ others:
 
 import glob
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.fileio import write_atomically
 from ansible_collections.runbook.ops.plugins.module_utils.limits import (
     NAME_RE, LimitsError, others, parse_items, render,
 )
@@ -104,21 +104,6 @@ def read(path):
             return stream.read()
     except (IOError, OSError, UnicodeDecodeError):
         return ''
-
-
-def write_file(module, path, text):
-    handle, temporary = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path),
-                                         dir=os.path.dirname(path))
-    try:
-        with os.fdopen(handle, 'w') as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        module.atomic_move(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 def main():
@@ -174,7 +159,7 @@ def main():
         result['diff'] = {'before_header': path, 'after_header': path, 'before': old_text, 'after': new_text}
     if result['changed'] and not module.check_mode:
         try:
-            write_file(module, path, new_text)
+            write_atomically(path, new_text, move=module.atomic_move)
         except (IOError, OSError) as exc:
             module.fail_json(msg='writing %s failed, nothing changed: %s' % (path, exc), **result)
     module.exit_json(**result)

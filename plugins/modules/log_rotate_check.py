@@ -244,6 +244,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.fileio import write_atomically
 from ansible_collections.runbook.ops.plugins.module_utils.checks import (
     CRITICAL, OK, WARNING, InvalidProbe, check_result, format_duration, parse_duration, summarize,
 )
@@ -297,24 +298,6 @@ def plan_policy(module, policy, index, binary):
     changed = current != text or (os.path.exists(policy['dest'])
                                   and stat.S_IMODE(os.stat(policy['dest']).st_mode) != mode)
     return text, current, changed, mode
-
-
-def write_policy(module, dest, text, mode):
-    directory, name = os.path.split(dest)
-    # '~' is one of logrotate's taboo extensions: a run that reads the directory meanwhile skips it
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix='~', dir=directory)
-    try:
-        with os.fdopen(fd, 'w') as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(tmp, mode)
-        module.atomic_move(tmp, dest)
-        os.chmod(dest, mode)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main():
@@ -478,7 +461,8 @@ def main():
         for policy, text, _current, policy_changed, mode in policy_plans:
             if policy_changed:
                 try:
-                    write_policy(module, policy['dest'], text, mode)
+                    # '~' is one of logrotate's taboo extensions: a run reading the directory meanwhile skips it
+                    write_atomically(policy['dest'], text, mode=mode, move=module.atomic_move, suffix='~')
                 except (IOError, OSError) as exc:
                     failures.append('cannot write %s: %s' % (policy['dest'], exc))
         if failures:

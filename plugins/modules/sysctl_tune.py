@@ -189,6 +189,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.fileio import write_atomically
 from ansible_collections.runbook.ops.plugins.module_utils.sysctl import (
     NAME_RE, SEARCH_DIRS, SysctlError, apply_live, config_files, find_overrides, masking,
     parse_conf, parse_profile, plan, proc_read_only, read_live, read_text, render_conf, writable,
@@ -196,20 +197,8 @@ from ansible_collections.runbook.ops.plugins.module_utils.sysctl import (
 
 
 def write_file(module, path, text):
-    """Temporary file in the same directory, fsync, rename; raises OSError."""
-    directory = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(handle, 'w') as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        os.rename(temporary, path)
-    except Exception:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    """Atomic write (raises OSError), then the SELinux context a file there should have."""
+    write_atomically(path, text)
     module.set_context_if_different(path, module.selinux_default_context(path), False)
 
 
