@@ -83,9 +83,11 @@ options:
     type: bool
     default: false
   verify:
-    description: How deeply to verify the backup before restoring (see runbook.ops.pg_backup).
+    description:
+      - How deeply to verify the backup before restoring (see runbook.ops.pg_backup).
+        C(full) also reads every compressed byte back.
     type: str
-    choices: [checksum, archive]
+    choices: [checksum, archive, full]
     default: archive
   pg_bin_dir:
     description: The directory of pg_restore and psql (see runbook.ops.pg_backup).
@@ -188,7 +190,7 @@ def argument_spec():
         assertions=dict(type='list', elements='str'),
         keep_replaced=dict(type='bool', default=True),
         force=dict(type='bool', default=False),
-        verify=dict(type='str', default='archive', choices=['checksum', 'archive']),
+        verify=dict(type='str', default='archive', choices=['checksum', 'archive', 'full']),
         pg_bin_dir=dict(type='path'),
     )
     return spec

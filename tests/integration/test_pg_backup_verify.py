@@ -85,3 +85,24 @@ def test_archive_reads_cheaply_full_reads_everything(run_module, postgres, datab
     assert problems and ('zstd' in problems[0] or 'pg_restore' in problems[0]), problems
     stored = json.loads((Path(path) / 'manifest.json').read_text())
     assert stored['verification']['status'] == 'failed' and stored['verification']['level'] == 'full'
+
+
+def test_restore_at_verify_full_refuses_damage_the_checksums_miss(run_module, postgres, database, tmp_path):
+    root = tmp_path / 'backups'
+    taken = backup(run_module, postgres, root, database, label='restore-full', verify='full')
+    assert taken.result.get('failed') is not True, taken
+    damage_and_reseal(taken.result['taken']['path'], 'verify_levels.dump')
+    args = {'login_host': postgres['host'], 'login_port': postgres['port'], 'login_user': postgres['user'],
+            'passfile': postgres['passfile'], 'backup_root': str(root), 'label': 'restore-full',
+            'database': 'verify_levels_full', 'verify': 'full'}
+    refused = run_module('runbook.ops.pg_restore', args)
+    assert refused.result.get('failed') is True, refused
+    assert 'refusing to restore' in refused.result['msg'], refused.result['msg']
+    connection = psycopg2.connect(host=postgres['host'], port=postgres['port'], user=postgres['user'],
+                                  password=postgres['password'], dbname='postgres')
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE 'verify_levels_full%'")
+            assert cursor.fetchall() == []  # nothing was created, not even a scratch copy
+    finally:
+        connection.close()
