@@ -11,7 +11,7 @@ class ModuleDocFragment(object):
     """Login options of every runbook.ops module that talks to PostgreSQL.
 
     The matching argument spec is
-    ansible_collections.runbook.ops.plugins.module_utils.pg_settings.postgres_argument_spec().
+    ansible_collections.runbook.ops.plugins.module_utils.postgres.postgres_argument_spec().
     """
 
     DOCUMENTATION = r"""

@@ -71,20 +71,6 @@ LOGIN_OPTIONS = ('login_host', 'login_port', 'login_user', 'login_password', 'pa
                  'connect_timeout')
 
 
-def postgres_argument_spec():
-    """The argument spec of the runbook.ops.postgres doc fragment."""
-    return dict(
-        login_host=dict(type='str', default=''),
-        login_port=dict(type='int', default=5432),
-        login_user=dict(type='str', default='postgres'),
-        login_password=dict(type='str', no_log=True),
-        login_db=dict(type='str', default='postgres'),
-        passfile=dict(type='path'),
-        login_unix_socket=dict(type='str', default=''),
-        connect_timeout=dict(type='int', default=10),
-    )
-
-
 def login_of(params):
     return dict((key, params.get(key)) for key in LOGIN_OPTIONS)
 

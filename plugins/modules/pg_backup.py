@@ -283,8 +283,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runbook.ops.plugins.module_utils.backup import BackupError
 from ansible_collections.runbook.ops.plugins.module_utils.pgbackup import (
-    HAS_PSYCOPG2, PgBackup, VerificationFailed, postgres_argument_spec,
+    HAS_PSYCOPG2, PgBackup, VerificationFailed,
 )
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import postgres_argument_spec
 
 
 def argument_spec():

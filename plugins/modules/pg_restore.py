@@ -174,8 +174,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runbook.ops.plugins.module_utils.backup import BackupError
 from ansible_collections.runbook.ops.plugins.module_utils.pgbackup import (
-    HAS_PSYCOPG2, PgRestore, postgres_argument_spec,
+    HAS_PSYCOPG2, PgRestore,
 )
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import postgres_argument_spec
 
 
 def argument_spec():

@@ -111,8 +111,10 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.runbook.ops.plugins.module_utils.pg_settings import (
-    SettingError, connect_kwargs, describe_server, normalize, parse_settings, plan,
-    postgres_argument_spec,
+    SettingError, normalize, parse_settings, plan,
+)
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import (
+    connect_kwargs, describe_server, postgres_argument_spec,
 )
 
 PSYCOPG2_IMPORT_ERROR = None

@@ -5,8 +5,9 @@ unit and the plan.  The rows imitate pg_settings; the integration tests use a re
 import pytest
 
 from ansible_collections.runbook.ops.plugins.module_utils.pg_settings import (
-    SettingError, connect_kwargs, normalize, parse_settings, plan, postgres_argument_spec,
+    SettingError, normalize, parse_settings, plan,
 )
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import connect_kwargs, postgres_argument_spec
 
 SHARED_BUFFERS = {'vartype': 'integer', 'unit': '8kB', 'min_val': '16', 'max_val': '1073741823',
                   'setting': '16384', 'context': 'postmaster'}
