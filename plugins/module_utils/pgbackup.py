@@ -31,11 +31,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.runbook.ops.plugins.module_utils.backup import (
-    CHUNK, FAILED, MANIFEST_VERSION, PASSED, BackupError, LabelLock, age_seconds, backup_name,
+    CHUNK, FAILED, MANIFEST_VERSION, PASSED, BackupError, LabelLock, backup_name,
     check_files, commit_partial, current_backup, describe_files, describe_os_error, sha256_file, walk_files,
-    ensure_label_dir, isoformat, label_dir, list_backups, new_partial_dir, newest,
-    parse_iso, partial_dirs, read_manifest, remove_tree, seal_tree, select_retention, utcnow,
-    validate_retention, write_json_atomic,
+    ensure_label_dir, find_backup, freshness, isoformat, label_dir, list_backups, new_partial_dir,
+    partial_dirs, remove_tree, seal_tree, select_retention, utcnow, validate_retention, write_json_atomic,
 )
 
 try:
@@ -763,16 +762,6 @@ def summary(backup):
             'compression': details.get('compression')}
 
 
-def freshness(backups, now):
-    """Age in seconds (RPO) of the newest verified backup, or None."""
-    good = newest(backups, PASSED)
-    if good is None:
-        return None, None
-    finished = (good.get('manifest') or {}).get('finished')
-    when = parse_iso(finished) if finished else good['time']
-    return round(age_seconds(when, now), 1), good['name']
-
-
 # ---- taking a backup -------------------------------------------------------------
 
 class Snapshot:
@@ -1121,29 +1110,6 @@ class VerificationFailed(BackupError):
     def __init__(self, message, result):
         BackupError.__init__(self, message)
         self.result = result
-
-
-def find_backup(backup_root=None, label=None, backup=None):
-    """The backup a restore names: a path, a name under the label, or the newest
-    verified one ('latest')."""
-    if backup and os.path.isabs(backup):
-        path = backup.rstrip('/')
-        manifest = read_manifest(path)
-        return {'name': os.path.basename(path), 'path': path, 'manifest': manifest,
-                'status': ((manifest or {}).get('verification') or {}).get('status', 'unverified')
-                if manifest else 'incomplete'}
-    directory = label_dir(backup_root, label)
-    backups = list_backups(directory)
-    if not backup or backup == 'latest':
-        chosen = newest(backups, PASSED)
-        if chosen is None:
-            raise BackupError('no verified backup of label %s in %s' % (label, directory))
-        return chosen
-    for candidate in backups:
-        if candidate['name'] == backup:
-            return candidate
-    raise BackupError('no backup named %s in %s (have: %s)' % (backup, directory,
-                                                               ', '.join(b['name'] for b in backups) or 'none'))
 
 
 __all__ = ['BackupError', 'LoginError', 'PgBackup', 'VerificationFailed', 'find_backup', 'current_backup',
