@@ -42,6 +42,10 @@ PASSED = 'passed'
 FAILED = 'failed'
 UNVERIFIED = 'unverified'
 INCOMPLETE = 'incomplete'   # a timestamp directory without a readable manifest
+# A backup named more than this after "now" comes from a wrong clock (this host's now, or
+# the one that took it): it is never the newest, never counts for RPO and retention
+# neither counts nor deletes it.
+FUTURE_TOLERANCE = datetime.timedelta(minutes=5)
 
 PERIODS = ('hourly', 'daily', 'weekly', 'monthly')
 NAME_FORMAT = '%Y%m%dT%H%M%SZ'
@@ -330,13 +334,21 @@ def verification_status(manifest):
     return verification.get('status') or UNVERIFIED
 
 
-def list_backups(directory):
+def is_future(when, now):
+    return when > now + FUTURE_TOLERANCE
+
+
+def list_backups(directory, kind=None, now=None):
     """Every backup of a label, oldest first: dicts with name, path, time, status
-    (passed/failed/unverified/incomplete) and manifest."""
+    (passed/failed/unverified/incomplete), manifest and ``future`` (named after now:
+    a wrong clock).  With ``kind`` ('postgresql', 'files'), a label directory that
+    holds backups of another kind is refused: two kinds under one label would cover
+    each other's periods and prune each other."""
     try:
         names = os.listdir(directory)
     except OSError:
         return []
+    now = now or utcnow()
     backups = []
     for name in names:
         when = parse_name(name)
@@ -345,13 +357,23 @@ def list_backups(directory):
             continue
         manifest = read_manifest(path)
         backups.append({'name': name, 'path': path, 'time': when, 'manifest': manifest,
-                        'status': verification_status(manifest)})
+                        'status': verification_status(manifest), 'future': is_future(when, now)})
     backups.sort(key=lambda b: b['name'])
+    if kind:
+        others = sorted(set(b['manifest'].get('kind') for b in backups
+                            if b['manifest'] is not None and b['manifest'].get('kind') not in (None, kind)))
+        if others:
+            raise BackupError('%s holds %s backups, not %s ones: give this backup a label of its own '
+                              '(two kinds under one label would cover and prune each other)'
+                              % (directory, ' and '.join(others), kind))
     return backups
 
 
 def newest(backups, status=None):
+    """The newest backup (with ``status``), leaving out those named in the future."""
     for backup in reversed(backups):
+        if backup.get('future'):
+            continue
         if status is None or backup['status'] == status:
             return backup
     return None
@@ -364,6 +386,8 @@ def current_backup(backups, now, period, accept_unverified=False):
     key = period_key(now, period)
     accepted = (PASSED, UNVERIFIED) if accept_unverified else (PASSED,)
     for backup in reversed(backups):
+        if is_future(backup['time'], now):
+            continue
         if backup['status'] in accepted and period_key(backup['time'], period) == key:
             return backup
     return None
@@ -393,8 +417,9 @@ def select_retention(backups, now, policy):
 
     Rules: with no rule set nothing is deleted; a backup is kept when any rule keeps it;
     the rules choose among backups that did not fail verification; the newest verified
-    backup is always kept; incomplete backups are neither counted nor deleted; and
-    while the newest backup failed verification, nothing at all is deleted.
+    backup is always kept; incomplete backups, and backups named after ``now`` (a wrong
+    clock), are neither counted nor deleted; and while the newest backup failed
+    verification, nothing at all is deleted.
     """
     policy = validate_retention(policy)
     ordered = sorted(backups, key=lambda b: b['time'], reverse=True)   # newest first
@@ -404,9 +429,11 @@ def select_retention(backups, now, policy):
         keep.setdefault(backup['name'], []).append(reason)
 
     for backup in ordered:
-        if backup['status'] == INCOMPLETE:
+        if is_future(backup['time'], now):
+            hold(backup, 'named after now (a wrong clock): not managed by retention')
+        elif backup['status'] == INCOMPLETE:
             hold(backup, 'incomplete: not managed by retention')
-    complete = [b for b in ordered if b['status'] != INCOMPLETE]
+    complete = [b for b in ordered if b['status'] != INCOMPLETE and not is_future(b['time'], now)]
     if not policy:
         for backup in complete:
             hold(backup, 'no retention rule set')
