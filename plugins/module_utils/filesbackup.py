@@ -1081,16 +1081,20 @@ class FilesRestore:
                 if os.path.lexists(destination):
                     aside = unique_path('%s.before-%s' % (destination, self.stamp))
                     os.rename(destination, aside)
+                    swapped.append((destination, aside, sidecars))   # moved: from now on it must come back
                     for side in SQLITE_SIDECARS:       # a stale WAL must never meet the restored database
                         if os.path.lexists(destination + side):
                             os.rename(destination + side, aside + side)
                             sidecars.append(side)
-                swapped.append((destination, aside, sidecars))
-                os.rename(staging.pop(root), destination)
+                else:
+                    swapped.append((destination, aside, sidecars))
+                os.rename(staging[root], destination)
+                del staging[root]
                 fsync_dir(os.path.dirname(destination))
         except OSError as exc:
-            self._roll_back(swapped, staging)
-            raise BackupError('%s; everything was put back' % describe_os_error(exc, 'swapping in the restored data'))
+            problem = describe_os_error(exc, 'swapping in the restored data')
+            self._roll_back(swapped, staging, problem)
+            raise BackupError('%s; everything was put back' % problem)
         for destination, aside in [item[:2] for item in swapped]:
             self.result['restored'].append(destination)
             if aside:
@@ -1114,11 +1118,16 @@ class FilesRestore:
                 problem = message
         if problem is not None:
             if stop:
-                run_command(stop, params.get('health_check_timeout', 60), 'stop_command')
-            failed = self._roll_back(swapped, {}, keep_failed=params.get('keep_failed', False))
+                ok, message, seconds = run_command(stop, params.get('health_check_timeout', 60), 'stop_command')
+                self.result['stop_before_rollback'] = message
+                if not ok:
+                    problem = '%s; then %s (rolling back anyway: the restored data is not healthy)' % (problem, message)
+            failed = self._roll_back(swapped, {}, problem, keep_failed=params.get('keep_failed', False))
             if start:
                 ok, message, seconds = run_command(start, params.get('health_check_timeout', 60), 'start_command')
                 self.result['start_after_rollback'] = message
+                if not ok:
+                    problem = '%s; after the rollback %s' % (problem, message)
             self.result.update(rolled_back=True, restored=[], moved_aside=[], failed_copies=failed)
             raise RolledBack('%s; rolled back: %s %s back as before' % (
                 problem, ', '.join(d for d, a, s in swapped), 'is' if len(swapped) == 1 else 'are'), self.result)
@@ -1133,26 +1142,57 @@ class FilesRestore:
         self.result['rto_seconds'] = round(time.monotonic() - started, 3)
         return self.result
 
-    def _roll_back(self, swapped, staging, keep_failed=False):
-        failed = []
+    def _roll_back(self, swapped, staging, problem, keep_failed=False):
+        """Put every moved-aside path back: the restored copy first goes to
+        ``<path>.failed-<time>`` (renamed, never deleted before the old data is back),
+        then the old data and its SQLite sidecars return.  Every path is tried; when one
+        cannot be put back, RollbackFailed names where each old and each failed copy is."""
+        failed, errors = [], []
         for destination, aside, sidecars in reversed(swapped):
-            if os.path.lexists(destination):
-                if keep_failed:
+            copy = None
+            try:
+                if os.path.lexists(destination):
                     copy = unique_path('%s.failed-%s' % (destination, self.stamp))
                     os.rename(destination, copy)
+                    for side in SQLITE_SIDECARS:   # written beside the restored database: its own
+                        if aside and os.path.lexists(destination + side):
+                            os.rename(destination + side, copy + side)
+                if aside:
+                    os.rename(aside, destination)
+                    for side in list(sidecars):
+                        os.rename(aside + side, destination + side)
+                        sidecars.remove(side)
+                fsync_dir(os.path.dirname(destination))
+            except OSError as exc:
+                where = []
+                if aside and os.path.lexists(aside):
+                    where.append('the old data is at %s' % aside)
+                elif not aside:
+                    where.append('%s did not exist before' % destination)
+                if sidecars:
+                    where.append('its old %s at %s' % ('/'.join(sidecars), ', '.join(aside + x for x in sidecars)))
+                if copy and os.path.lexists(copy):
+                    where.append('the restored copy is at %s' % copy)
                     failed.append(copy)
-                else:
-                    remove_path(destination)
-            for side in SQLITE_SIDECARS:
-                if os.path.lexists(destination + side):
-                    remove_path(destination + side)
-            if aside:
-                os.rename(aside, destination)
-                for side in sidecars:
-                    os.rename(aside + side, destination + side)
-            fsync_dir(os.path.dirname(destination))
+                elif os.path.lexists(destination) and (not aside or os.path.lexists(aside)):
+                    where.append('the restored copy is still at %s' % destination)
+                errors.append('%s could not be put back (%s): %s' % (
+                    destination, describe_os_error(exc, 'moving it back'), '; '.join(where)))
+                continue
+            if copy and not keep_failed:
+                for part in [copy] + [copy + side for side in SQLITE_SIDECARS]:
+                    remove_path(part)
+            if copy and os.path.lexists(copy):
+                failed.append(copy)
         for path in staging.values():
             remove_path(path)
+        if errors:
+            put_back = [d for d, a, s in swapped if not any(e.startswith(d + ' could not') for e in errors)]
+            self.result.update(rolled_back=False, restored=[], moved_aside=[], failed_copies=failed,
+                               rollback_errors=errors, put_back=put_back)
+            raise RollbackFailed('%s; the rollback was incomplete: %s%s' % (
+                problem, ' | '.join(errors),
+                '; put back as before: %s' % ', '.join(put_back) if put_back else ''), self.result)
         return failed
 
 
@@ -1160,3 +1200,7 @@ class RolledBack(BackupError):
     def __init__(self, message, result):
         BackupError.__init__(self, message)
         self.result = result
+
+
+class RollbackFailed(RolledBack):
+    """A rollback that could not put every path back; the message says where each copy is."""

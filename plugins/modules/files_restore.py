@@ -167,6 +167,25 @@ rolled_back:
   description: Whether a failed start or health check put the old data back.
   returned: always
   type: bool
+failed_copies:
+  description:
+    - On rollback, the restored copies kept as C(<path>.failed-<time>) (O(keep_failed=true), or when they could not
+      be removed or put aside cleanly).
+  returned: on rollback
+  type: list
+  elements: str
+rollback_errors:
+  description:
+    - The paths a rollback could not put back, each with where its old data and its restored copy now are.
+      O(rolled_back) is then false and the module fails naming them.
+  returned: when a rollback was incomplete
+  type: list
+  elements: str
+put_back:
+  description: The paths an incomplete rollback did put back as before.
+  returned: when a rollback was incomplete
+  type: list
+  elements: str
 health_check:
   description: The last health-check run (passed, message, attempts).
   returned: when O(health_check) ran

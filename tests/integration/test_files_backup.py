@@ -242,3 +242,48 @@ def test_bad_input_is_named(tree, run_module):
     root = run_module('runbook.ops.files_backup', args(tree, paths=['/']))
     assert 'refusing' in root.result['msg'], root
     assert 'Traceback' not in missing.stdout + nested.stdout + root.stdout
+
+
+def test_a_path_that_cannot_be_moved_back_is_named_and_the_others_are_still_put_back(tree, run_module):
+    """A real failed move-back: the health check moves the old copy of etc/app away (as an
+    operator or a cleanup job might), so renaming it back fails with ENOENT.  The rollback
+    must still put opt/.env and data back, keep the restored copy of etc/app renamed aside,
+    and say where each copy is - no traceback."""
+    run_module('runbook.ops.files_backup', args(tree))
+    (tree / 'etc' / 'app' / 'app.conf').write_text('listen 9999\n')
+    (tree / 'opt' / '.env').write_text('SECRET=changed\n')
+    before = dict((part, digest_tree(str(tree / part))) for part in ('opt', 'data'))
+    old_conf = digest_tree(str(tree / 'etc' / 'app'))
+    hidden = tree / 'hidden'
+    failed = run_module('runbook.ops.files_restore', {
+        'backup_root': str(tree / 'backups'), 'label': 'app',
+        'health_check': ['sh', '-c', 'mv "$0".before-* "$1" && exit 3', str(tree / 'etc' / 'app'), str(hidden)]})
+    result = failed.result
+    assert result.get('failed') and not result['rolled_back'], failed
+    assert 'Traceback' not in failed.stdout + failed.stderr
+    message = result['msg']
+    assert 'exited 3' in message and 'the rollback was incomplete' in message, message
+    assert '%s could not be put back' % (tree / 'etc' / 'app') in message, message
+    copy = [p for p in result['failed_copies'] if p.startswith(str(tree / 'etc' / 'app.failed-'))]
+    assert len(copy) == 1 and 'the restored copy is at %s' % copy[0] in message, result
+    assert (tree / 'etc' / 'app' / 'app.conf').exists() is False
+    assert open(os.path.join(copy[0], 'app.conf')).read() == 'listen 8080\n'     # the restored data, kept
+    assert digest_tree(str(hidden)) == old_conf                                   # the old data, untouched
+    assert sorted(result['put_back']) == sorted([str(tree / 'opt' / '.env'), str(tree / 'data')]), result
+    assert dict((part, digest_tree(str(tree / part))) for part in ('opt', 'data')) == before
+    assert not [n for n in os.listdir(str(tree / 'opt')) + os.listdir(str(tree)) if '.before-' in n or '.failed-' in n]
+
+
+def test_a_failing_stop_command_during_rollback_is_reported_and_the_data_still_comes_back(tree, run_module):
+    run_module('runbook.ops.files_backup', args(tree))
+    (tree / 'etc' / 'app' / 'app.conf').write_text('listen 9999\n')
+    before = dict((part, digest_tree(str(tree / part))) for part in ('etc', 'opt', 'data'))
+    marker = tree / 'stopped-once'
+    failed = run_module('runbook.ops.files_restore', {
+        'backup_root': str(tree / 'backups'), 'label': 'app', 'health_check': 'sh -c "exit 3"',
+        'stop_command': ['sh', '-c', 'if [ -e "$0" ]; then exit 5; fi; touch "$0"', str(marker)]})
+    result = failed.result
+    assert result.get('failed') and result['rolled_back'], failed
+    assert 'exited 5' in result['msg'] and 'rolling back anyway' in result['msg'], result['msg']
+    assert 'exited 5' in result['stop_before_rollback']
+    assert dict((part, digest_tree(str(tree / part))) for part in ('etc', 'opt', 'data')) == before
