@@ -36,10 +36,10 @@ from urllib.request import pathname2url
 
 from ansible_collections.runbook.ops.plugins.module_utils.backup import (
     CHUNK, FAILED, MANIFEST, MANIFEST_VERSION, PASSED, BackupError, LabelLock, age_seconds, backup_name,
-    check_files, commit_partial, current_backup, describe_files, describe_os_error,
+    check_copy, check_files, commit_partial, current_backup, describe_files, describe_os_error,
     ensure_label_dir, find_backup, freshness, isoformat, label_dir, list_backups,
     new_partial_dir, parse_iso, partial_dirs, remove_tree, seal_tree, select_retention, utcnow,
-    validate_retention, write_json_atomic,
+    read_manifest, validate_retention, write_json_atomic,
 )
 
 try:
@@ -978,8 +978,11 @@ class FilesRestore:
         if manifest.get('kind') != KIND:
             raise BackupError('%s is a %s backup; restore it with its own module'
                               % (backup['path'], manifest.get('kind')))
-        details = manifest['files_backup']
-        roots = details['roots']
+        details = manifest.get('files_backup')
+        roots = details.get('roots') if isinstance(details, dict) else None
+        if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
+            raise BackupError('%s/manifest.json has no list of roots under files_backup: the manifest is damaged; '
+                              'restore another backup' % backup['path'])
         wanted = [clean_path(p, 'paths') for p in params.get('paths') or []] or list(roots)
         unknown = [p for p in wanted if p not in roots]
         if unknown:
@@ -991,7 +994,12 @@ class FilesRestore:
         self.result.update(backup=backup['name'], backup_path=backup['path'], label=manifest.get('label'),
                            backup_finished=manifest.get('finished'))
         if manifest.get('finished'):
-            self.result['rpo_seconds'] = round(age_seconds(parse_iso(manifest['finished']), utcnow()), 1)
+            try:
+                self.result['rpo_seconds'] = round(age_seconds(parse_iso(manifest['finished']), utcnow()), 1)
+            except (TypeError, ValueError):
+                self.result['rpo_seconds'] = None
+                self.result['warnings'] = ['%s/manifest.json: finished %r is not a UTC time like 2026-03-01T02:00:00Z; '
+                                           'rpo_seconds is unknown' % (backup['path'], manifest['finished'])]
         lock = None
         if not self.check_mode and os.path.isdir(os.path.dirname(backup['path'])):
             lock = LabelLock(os.path.dirname(backup['path']), params.get('lock_timeout', 600)).acquire()
@@ -1204,3 +1212,55 @@ class RolledBack(BackupError):
 
 class RollbackFailed(RolledBack):
     """A rollback that could not put every path back; the message says where each copy is."""
+
+
+def _manifest_problems(directory):
+    manifest = read_manifest(directory)
+    if manifest is None:
+        return ['%s has no readable manifest' % directory]
+    try:
+        return check_files(directory, manifest)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        return ['the manifest of %s is malformed (%s: %s)' % (directory, type(exc).__name__, exc)]
+
+
+def receive_copy(path, final=None, stamp=None, check_mode=False):
+    """backup_check: check_copy, but a damaged ``final`` never makes a good incoming copy
+    be thrown away.  When ``final`` exists and does not match its manifest while ``path``
+    (the received copy) has a readable manifest, the damaged directory is renamed to
+    ``.damaged-<name>-<stamp>`` beside it (kept, never deleted) and the copy is checked
+    and committed in its place; if the copy fails too, the damaged one is put back.
+    Returns {status, problems, committed, path} plus ``would_commit`` in check mode and
+    ``replaced_damaged``/``damaged_problems`` when a damaged one was replaced."""
+    incoming = bool(final) and path != final and os.path.isdir(path)
+    if not final or not os.path.isdir(final):
+        if not check_mode:
+            return check_copy(path, final)
+        problems = _manifest_problems(path)
+        return {'status': FAILED if problems else PASSED, 'problems': problems, 'committed': False,
+                'path': path, 'would_commit': bool(final) and not problems}
+    damaged_problems = _manifest_problems(final)
+    if not damaged_problems or not incoming or read_manifest(path) is None:
+        if incoming and not check_mode:
+            remove_tree(path)          # the same backup is already there (or no usable copy came)
+        return {'status': FAILED if damaged_problems else PASSED, 'problems': damaged_problems,
+                'committed': False, 'path': final}
+    if check_mode:
+        problems = _manifest_problems(path)
+        return {'status': FAILED if problems else PASSED, 'problems': problems, 'committed': False,
+                'path': path, 'would_commit': not problems, 'damaged_problems': damaged_problems}
+    damaged = unique_path(os.path.join(os.path.dirname(final), '.damaged-%s-%s' % (
+        os.path.basename(final), stamp or utcnow().strftime('%Y%m%dT%H%M%SZ'))))
+    os.rename(final, damaged)
+    try:
+        result = check_copy(path, final)
+    except BaseException:
+        if not os.path.lexists(final):
+            os.rename(damaged, final)
+        raise
+    if not result['committed']:
+        os.rename(damaged, final)
+        result['problems'] = ['%s is damaged too: %s' % (final, '; '.join(damaged_problems[:5]))] + result['problems']
+        return result
+    result.update(replaced_damaged=damaged, damaged_problems=damaged_problems)
+    return result

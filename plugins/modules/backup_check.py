@@ -19,6 +19,9 @@ description:
     C(.partial-*) name; only when every file matches is it sealed (files 0600, directories 0700,
     fsynced) and renamed to O(commit_to). A failed check leaves it where it is and fails.
   - When O(commit_to) already holds the backup, it is checked and the call reports C(changed=false).
+  - When O(commit_to) exists but no longer matches its manifest (damaged), a received copy is not thrown away;
+    the damaged directory is moved to C(.damaged-<name>-<time>) beside it (kept) and the copy, once it matches,
+    takes its place. If the copy does not match either, the damaged one is put back and the call fails.
 author:
   - runbook.ops contributors (@runbook)
 extends_documentation_fragment:
@@ -64,15 +67,29 @@ committed:
   description: Whether the copy was renamed to O(commit_to) by this call.
   returned: always
   type: bool
+path:
+  description: The directory that was judged (O(commit_to) when the backup is there).
+  returned: always
+  type: str
+replaced_damaged:
+  description:
+    - When O(commit_to) existed but no longer matched its manifest and the received copy did, where the damaged
+      directory was moved (C(.damaged-<name>-<time>) beside it; kept, never deleted).
+  returned: when a damaged backup was replaced
+  type: str
+damaged_problems:
+  description: What was wrong with the damaged O(commit_to).
+  returned: when a damaged backup was replaced (or would be, in check mode)
+  type: list
+  elements: str
 """
 
-import os
+import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.backup import (
-    PASSED, BackupError, check_copy, check_files, read_manifest,
-)
+from ansible_collections.runbook.ops.plugins.module_utils.backup import PASSED, BackupError
+from ansible_collections.runbook.ops.plugins.module_utils.filesbackup import receive_copy
 
 
 def main():
@@ -80,18 +97,13 @@ def main():
                            supports_check_mode=True)
     path, final = module.params['path'], module.params['commit_to']
     try:
-        if module.check_mode:
-            target = final if final and os.path.isdir(final) else path
-            manifest = read_manifest(target)
-            problems = check_files(target, manifest) if manifest else ['%s has no readable manifest' % target]
-            result = {'status': 'failed' if problems else PASSED, 'problems': problems,
-                      'committed': False, 'path': target}
-            changed = bool(final) and target != final and not problems
-        else:
-            result = check_copy(path, final)
-            changed = result['committed']
+        result = receive_copy(path, final, check_mode=module.check_mode)
     except (BackupError, OSError) as exc:
         module.fail_json(msg='backup_check of %s failed: %s' % (path, exc))
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg='backup_check of %s failed: its manifest or files are not what a backup holds (%s: %s); '
+                         'copy the backup again' % (path, type(exc).__name__, exc), exception=traceback.format_exc())
+    changed = result['committed'] or bool(result.pop('would_commit', False))
     if result['status'] != PASSED:
         module.fail_json(msg='backup %s does not match its manifest: %s'
                          % (result['path'], '; '.join(result['problems'][:10])), changed=False, **result)
