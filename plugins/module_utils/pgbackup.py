@@ -58,6 +58,7 @@ EXTENSION = {'gzip': '.gz', 'zstd': '.zst', 'lz4': '.lz4', 'none': ''}
 COMPRESSOR = {'gzip': 'gzip', 'zstd': 'zstd', 'lz4': 'lz4'}
 PLAIN_END = b'-- PostgreSQL database dump complete'
 NAME_MAX = 63
+DUPLICATE_DATABASE = '42P04'
 
 
 class LoginError(BackupError):
@@ -628,13 +629,31 @@ def restore_commands(bindir, backup_dir, manifest, database, jobs=1, tables=None
 
 
 def scratch_name(database, purpose, when):
-    suffix = '_%s_%s' % (purpose, when.strftime('%Y%m%d%H%M%S'))
+    """A name no other run computes: time, pid and a random part (two runs in the same
+    second, on one host or two, get different names)."""
+    suffix = '_%s_%s_%d_%s' % (purpose, when.strftime('%Y%m%d%H%M%S'), os.getpid(), os.urandom(3).hex())
     return database[:NAME_MAX - len(suffix)] + suffix
 
 
 def create_database(admin, name, template='template0'):
     with admin.cursor() as cursor:
         cursor.execute(sql.SQL('CREATE DATABASE {} TEMPLATE {}').format(sql.Identifier(name), sql.Identifier(template)))
+
+
+def create_scratch_database(admin, database, purpose, when):
+    """Create a new, unused scratch database and return its name.  A name already taken
+    (another run's database) is never dropped: another name is tried."""
+    tried = 0
+    while tried < 5:
+        tried += 1
+        name = scratch_name(database, purpose, when)
+        try:
+            create_database(admin, name)
+            return name
+        except psycopg2.Error as exc:
+            if exc.pgcode != DUPLICATE_DATABASE:
+                raise
+    raise BackupError('could not find an unused name for a scratch database of %s' % database)
 
 
 def drop_database(admin, name, force=True):
@@ -682,15 +701,14 @@ def restore_test(login, bindir, backup_dir, manifest, maintenance_db, jobs=2, as
     """Restore into a scratch database, prove it, drop it.  Returns a dict with
     status, rto_seconds, scratch database, problems."""
     database = (manifest.get('postgresql') or {}).get('database') or 'db'
-    scratch = scratch_name(database, 'verify', now or utcnow())
     env = tool_env(login)
     admin = admin_connection(login, maintenance_db)
     started = time.monotonic()
     problems = []
     restore_seconds = None
+    scratch = None
     try:
-        drop_database(admin, scratch)
-        create_database(admin, scratch)
+        scratch = create_scratch_database(admin, database, 'verify', now or utcnow())
         try:
             run_pipeline(restore_commands(bindir, backup_dir, manifest, scratch, jobs=jobs), env)
         except BackupError as exc:
@@ -700,7 +718,8 @@ def restore_test(login, bindir, backup_dir, manifest, maintenance_db, jobs=2, as
             problems += prove_database(login, scratch, manifest, assertions)[1]
     finally:
         try:
-            drop_database(admin, scratch)
+            if scratch:
+                drop_database(admin, scratch)
         finally:
             admin.close()
     return {'status': FAILED if problems else PASSED, 'problems': problems, 'scratch_database': scratch,
@@ -959,6 +978,17 @@ class PgBackup:
                 self.result['skipped_reason'] = 'backup %s already covers the %s period' % (
                     current['name'], params['period'])
         self.result['would_take'] = would_take
+        if state == 'verified':
+            # check mode verifies nothing (a verification writes its record into the manifest):
+            # it names the backup a real run would verify
+            newest = None
+            for backup in reversed(backups):
+                if backup['manifest'] is not None:
+                    newest = backup
+                    break
+            self.result['would_verify'] = {'backup': newest['name'], 'path': newest['path'],
+                                           'level': params.get('verify') or 'archive',
+                                           'status': newest['status']} if newest else None
         if self.retention:
             plan = self._retention_plan(backups, records)
             self.result['retention'] = plan
@@ -1136,6 +1166,30 @@ def _rename_database(admin, old, new):
         cursor.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(sql.Identifier(old), sql.Identifier(new)))
 
 
+def _rename_pair(admin, target, replaced, new):
+    """Move ``target`` aside to ``replaced`` and ``new`` into its place in ONE transaction
+    (ALTER DATABASE RENAME is transactional): either both renames happen or neither."""
+    admin.autocommit = False
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(sql.Identifier(target),
+                                                                             sql.Identifier(replaced)))
+            cursor.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(sql.Identifier(new),
+                                                                             sql.Identifier(target)))
+        admin.commit()
+    except BaseException:
+        try:
+            admin.rollback()
+        except psycopg2.Error:
+            pass
+        raise
+    finally:
+        try:
+            admin.autocommit = True
+        except psycopg2.Error:
+            pass
+
+
 def _allow_connections(admin, database, allow):
     with admin.cursor() as cursor:
         cursor.execute(sql.SQL('ALTER DATABASE {} ALLOW_CONNECTIONS {}').format(
@@ -1155,9 +1209,10 @@ def restore_marker(backup):
     return 'runbook.ops pg_restore: %s/%s %s' % (manifest.get('label'), backup['name'], digest.hexdigest()[:16])
 
 
-def table_restore_sql(tables, counts, keep_copy, suffix, assertions):
+def table_restore_sql(tables, counts, keep_copy, suffix, assertions, marker=None):
     """(prologue, epilogue) SQL run in the one transaction of a single-table restore:
-    keep a copy, empty the tables; then prove row counts and assertions before COMMIT."""
+    keep a copy, empty the tables; then prove row counts and assertions and record
+    ``marker`` as each table's comment before COMMIT."""
     prologue = []
     epilogue = ['RESET search_path;']     # pg_restore's output empties it
     for table in tables:
@@ -1170,11 +1225,33 @@ def table_restore_sql(tables, counts, keep_copy, suffix, assertions):
         epilogue.append("DO $runbook$ BEGIN IF (SELECT count(*) FROM %s) <> %d THEN RAISE EXCEPTION "
                         "'row count of %s is %%, the backup has %d', (SELECT count(*) FROM %s); END IF; END "
                         "$runbook$;" % (target, counts[table], table.replace("'", "''"), counts[table], target))
+        if marker:
+            epilogue.append("COMMENT ON TABLE %s IS '%s';" % (target, marker.replace("'", "''")))
     for assertion in assertions or []:
         epilogue.append("DO $runbook$ BEGIN IF NOT COALESCE((%s), false) THEN RAISE EXCEPTION "
                         "'assertion failed: %s'; END IF; END $runbook$;"
                         % (assertion.rstrip().rstrip(';'), assertion.replace("'", "''").replace('%', '%%')))
     return '\n'.join(prologue), '\n'.join(epilogue)
+
+
+def _table_comments(login, database, tables):
+    """{schema.table: its comment (None without one)} of the existing ``tables``."""
+    connection = connect(login, database)
+    try:
+        with connection.cursor() as cursor:
+            comments = {}
+            for table in tables:
+                schema, name = split_qualified(table)
+                cursor.execute("SELECT pg_catalog.obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c "
+                               "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                               "WHERE n.nspname = %s AND c.relname = %s", (schema, name))
+                row = cursor.fetchone()
+                if row:
+                    comments[table] = row[0]
+        connection.rollback()
+        return comments
+    finally:
+        connection.close()
 
 
 def _unused_name(admin, name):
@@ -1211,6 +1288,28 @@ class PgRestore:
             if not params.get('backup_root') or not params.get('label'):
                 raise BackupError('name the backup: backup as an absolute path, or backup_root and label '
                                   '(with backup a name or latest)')
+        if params.get('backup') and os.path.isabs(params['backup']):
+            directory = os.path.dirname(os.path.normpath(params['backup']))
+        else:
+            directory = label_dir(params['backup_root'], params['label'])
+        if self.check_mode or not os.path.isdir(directory):
+            return self._run()          # reads only / fails naming the missing backup
+        # the label's lock, as pg_backup takes it: its retention cannot delete the backup
+        # while it is being verified and restored
+        lock = LabelLock(directory, params.get('lock_timeout', 600))
+        try:
+            lock.acquire()
+        except OSError as exc:
+            raise BackupError('cannot take the lock of %s (%s); pg_restore holds it so that retention cannot '
+                              'delete the backup while it is restored' % (directory, exc))
+        try:
+            self.result['lock_waited_seconds'] = round(lock.waited, 3)
+            return self._run()
+        finally:
+            lock.release()
+
+    def _run(self):
+        params = self.params
         backup = find_backup(params.get('backup_root'), params.get('label'), params.get('backup'))
         if backup['manifest'] is None:
             raise BackupError('%s has no readable manifest: it is not a complete backup; refusing to restore it'
@@ -1247,7 +1346,7 @@ class PgRestore:
         if exists and not params.get('force') and _database_comment(admin, target) == marker:
             self.result['skipped_reason'] = 'database %s was already restored from %s' % (target, backup['name'])
             return self.result
-        new = _unused_name(admin, scratch_name(target, 'restore', self.now))
+        new = scratch_name(target, 'restore', self.now)          # the name actually used is set below
         replaced = _unused_name(admin, scratch_name(target, 'replaced', self.now)) if exists else None
         self.result.update(restored_into=new, replaced_database=replaced if params.get('keep_replaced') else None,
                            changed=True,
@@ -1265,8 +1364,8 @@ class PgRestore:
                                    ('drop %s' % replaced) if exists and not params.get('keep_replaced') else None]
             self.result['plan'] = [step for step in self.result['plan'] if step]
             return self.result
-        drop_database(admin, new)
-        create_database(admin, new)
+        new = create_scratch_database(admin, target, 'restore', self.now)
+        self.result['restored_into'] = new
         started = time.monotonic()
         try:
             try:
@@ -1281,13 +1380,15 @@ class PgRestore:
             if problems:
                 raise BackupError('the restored database %s is not what the backup holds, %s is untouched: %s'
                                   % (new, target, '; '.join(problems)))
-            self._swap(admin, target, new, replaced)
         except BaseException:
+            # only this run's own, unproven database is dropped; once proven it is never
+            # dropped (see _swap)
             try:
                 drop_database(admin, new)
             except psycopg2.Error:
                 pass
             raise
+        self._swap(admin, target, new, replaced)
         _set_comment(admin, target, marker)
         if replaced and not params.get('keep_replaced'):
             drop_database(admin, replaced)
@@ -1295,23 +1396,38 @@ class PgRestore:
         return self.result
 
     def _swap(self, admin, target, new, replaced):
+        """Put the proven database ``new`` in place of ``target``.  Both renames run in
+        one transaction; whatever fails, nothing is dropped and the error names where the
+        current data and the restored data are."""
         if replaced is None:
-            _rename_database(admin, new, target)
+            try:
+                _rename_database(admin, new, target)
+            except psycopg2.Error as exc:
+                raise BackupError('could not rename the restored and proven database %s to %s (%s); the restored '
+                                  'data is kept in %s: rename it to %s once the cause is fixed'
+                                  % (new, target, ' '.join(str(exc).split()), new, target))
             return
-        _allow_connections(admin, target, False)
         try:
+            _allow_connections(admin, target, False)
             self.result['terminated_sessions'] = _terminate(admin, target)
-            _rename_database(admin, target, replaced)
+            _rename_pair(admin, target, replaced, new)
         except psycopg2.Error as exc:
-            _allow_connections(admin, target, True)
-            raise BackupError('could not move %s aside (%s); it is untouched' % (target, ' '.join(str(exc).split())))
-        try:
-            _rename_database(admin, new, target)
-        except psycopg2.Error as exc:
-            _rename_database(admin, replaced, target)
-            _allow_connections(admin, target, True)
-            raise BackupError('could not rename %s to %s (%s); %s was put back' % (
-                new, target, ' '.join(str(exc).split()), target))
+            reason = ' '.join(str(exc).split())
+            try:
+                state = (database_exists(admin, target), database_exists(admin, new))
+            except psycopg2.Error:
+                state = None
+            if state == (True, True):
+                try:
+                    _allow_connections(admin, target, True)
+                except psycopg2.Error:
+                    pass
+                raise BackupError('could not swap the restored database in (%s); nothing was renamed: the current '
+                                  'data is still in %s and the restored, proven data is kept in %s (retry, or drop '
+                                  '%s when it is not wanted)' % (reason, target, new, new))
+            raise BackupError('the swap of %s and %s was interrupted (%s) and its outcome is unknown; nothing was '
+                              'dropped: the old data of %s is in %s or %s, the restored data in %s or %s'
+                              % (target, new, reason, target, target, replaced, new, target))
         _allow_connections(admin, replaced, True)
 
     def _restore_tables(self, admin, bindir, env, backup, target):
@@ -1332,6 +1448,14 @@ class PgRestore:
         if not database_exists(admin, target):
             raise BackupError('database %s does not exist; a single-table restore replaces rows of an existing '
                               'table' % target)
+        marker = restore_marker(backup)
+        comments = _table_comments(self.login, target, tables)
+        if not params.get('force') and all(comments.get(t) == marker for t in tables):
+            self.result.update(tables_restored=[], replaced_copies=[],
+                               skipped_reason='the tables %s were already restored from %s (their comment says so); '
+                                              'set force=true to replace their rows again'
+                                              % (', '.join(tables), backup['name']))
+            return self.result
         suffix = '_before_%s' % self.now.strftime('%Y%m%d%H%M%S')
         copies = [split_qualified(t)[0] + '.' + split_qualified(t)[1][:NAME_MAX - len(suffix)] + suffix
                   for t in tables] if params.get('keep_replaced') else []
@@ -1342,7 +1466,7 @@ class PgRestore:
         if self.check_mode:
             return self.result
         prologue, epilogue = table_restore_sql(tables, available, params.get('keep_replaced'), suffix,
-                                               params.get('assertions'))
+                                               params.get('assertions'), marker=marker)
         commands = restore_commands(bindir, backup['path'], backup['manifest'], target, tables=tables,
                                     data_only=True, to_stdout=True)
         psql = [tool(bindir, 'psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '--no-password',

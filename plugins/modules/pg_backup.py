@@ -37,8 +37,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Returns what would be taken (RV(would_take)) and deleted (RV(would_delete)); it
-      connects to the server to check the login but writes nothing.
+    details: Returns what would be taken (RV(would_take)), verified (RV(would_verify)) and deleted
+      (RV(would_delete)); it connects to the server to check the login but writes nothing (no
+      verification record, no removal of stale partial directories).
   diff_mode:
     support: full
     details: The list of backups of the label before and after.
@@ -222,6 +223,13 @@ taken:
 would_take:
   description: In check mode, the backup that would be taken, or null.
   returned: check mode
+  type: dict
+would_verify:
+  description:
+    - In check mode with O(state=verified), the backup a real run would verify (C(backup), C(path),
+      C(level), its current C(status)), or null when there is none. Check mode verifies nothing
+      and writes no verification record.
+  returned: check mode with O(state=verified)
   type: dict
 deleted:
   description: Names of the backups deleted by retention.

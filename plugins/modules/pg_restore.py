@@ -17,13 +17,21 @@ description:
     a backup that fails.
   - Restores a whole database into a new database, proves it (every table's row count against the
     manifest, then O(assertions)) and only then swaps it in by renaming; the replaced database is
-    kept under C(<database>_replaced_<time>) unless O(keep_replaced=false). A restore that fails at
-    any step drops the new database and leaves the current one untouched.
+    kept under C(<database>_replaced_<time>) unless O(keep_replaced=false). A restore or proof that
+    fails drops the new database and leaves the current one untouched.
+  - The swap renames both databases in one transaction. If it fails, nothing is renamed and nothing
+    is dropped; the error names the current database and the new, proven one (kept under
+    C(<database>_restore_<time>_<pid>_<random>)) so that the swap can be retried.
+  - Holds the label's lock (as runbook.ops.pg_backup does) while it verifies and restores, so that a
+    backup run's retention cannot delete the backup mid-restore; waits up to O(lock_timeout) seconds.
   - Plain SQL backups run through C(psql) with C(ON_ERROR_STOP) in one transaction; archives
     through C(pg_restore) with O(jobs) parallel jobs.
   - With O(tables), replaces the rows of those tables only (custom or directory backups), in one
     transaction that also keeps a copy of the old rows and checks the row counts and assertions
     before it commits.
+  - A single-table restore records the backup in each table's comment (replacing the comment the
+    table had). Tables whose comment names the same backup are left alone (C(changed=false)) unless
+    O(force=true), so a rerun does not replace rows written since.
   - A database restored from the same backup before (recorded in its comment) is left alone
     (C(changed=false)) unless O(force=true).
 author:
@@ -79,9 +87,13 @@ options:
     type: bool
     default: true
   force:
-    description: Restore even when the database was already restored from this backup.
+    description: Restore even when the database (or, with O(tables), the tables) was already restored from this backup.
     type: bool
     default: false
+  lock_timeout:
+    description: Seconds to wait for a pg_backup or pg_restore run holding the label's lock to finish.
+    type: int
+    default: 600
   verify:
     description:
       - How deeply to verify the backup before restoring (see runbook.ops.pg_backup).
@@ -144,7 +156,7 @@ tables:
   returned: whole-database restores
   type: dict
 tables_restored:
-  description: The tables whose rows were replaced.
+  description: The tables whose rows were replaced (empty when they were already restored from this backup).
   returned: with O(tables)
   type: list
   elements: str
@@ -153,6 +165,10 @@ replaced_copies:
   returned: with O(tables)
   type: list
   elements: str
+lock_waited_seconds:
+  description: How long the restore waited for the label's lock.
+  returned: when the lock was taken (not in check mode)
+  type: float
 rto_seconds:
   description: Time from the start of the restore to the data being in place.
   returned: when restored
@@ -191,6 +207,7 @@ def argument_spec():
         assertions=dict(type='list', elements='str'),
         keep_replaced=dict(type='bool', default=True),
         force=dict(type='bool', default=False),
+        lock_timeout=dict(type='int', default=600),
         verify=dict(type='str', default='archive', choices=['checksum', 'archive', 'full']),
         pg_bin_dir=dict(type='path'),
     )
@@ -204,6 +221,8 @@ def main():
         module.fail_json(msg='psycopg2 is not installed on this host; install psycopg2-binary')
     if params['jobs'] < 1:
         module.fail_json(msg='jobs must be at least 1')
+    if params['lock_timeout'] < 0:
+        module.fail_json(msg='lock_timeout must be 0 or more seconds')
     try:
         result = PgRestore(params, check_mode=module.check_mode).run()
     except BackupError as exc:
