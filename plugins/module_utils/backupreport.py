@@ -10,7 +10,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.runbook.ops.plugins.module_utils.checks import (
-    ABOVE, CRITICAL, OK, WARNING, check_result, format_duration, metric_check, worst,
+    ABOVE, CRITICAL, OK, UNKNOWN, WARNING, check_result, format_duration, metric_check, worst,
 )
 
 
@@ -83,6 +83,14 @@ def drill_outcome(result):
     if 'proven' in result and 'item' not in result:
         return result                                  # already an outcome
     item = result.get('item') or {}
+    if 'would_verify' in result and not result.get('failed'):
+        # check mode: pg_backup restored nothing; it names the backup a drill would restore
+        planned = result.get('would_verify') or {}
+        label = result.get('label') or item.get('label') or item.get('database') or '?'
+        msg = ('check mode: would restore %s into a scratch database and prove it; nothing was restored'
+               % planned['backup']) if planned else 'check mode: there is no backup to restore'
+        return {'label': label, 'backup': planned.get('backup'), 'into': None, 'failed': False, 'proven': False,
+                'planned': True, 'msg': msg, 'rto_seconds': None, 'rpo_seconds': result.get('rpo_seconds')}
     verification = result.get('verification') or {}
     test = verification.get('restore_test') or {}
     label = result.get('label') or item.get('label') or item.get('database') or '?'
@@ -111,14 +119,20 @@ def drill_checks(drills, rto_target=None, rpo_target=None, warning_ratio=0.75):
     for drill in (drill_outcome(d) for d in drills or []):
         label = drill.get('label') or '?'
         proven = not drill.get('failed') and drill.get('proven', True)
+        planned = drill.get('planned')
         message = drill.get('msg') or ('restored %s into %s and proved it' % (drill.get('backup'), drill.get('into'))
                                        if proven else 'the restore failed')
-        checks.append(check_result('restore:%s' % label, 'dr_restore', OK if proven else CRITICAL, message,
+        checks.append(check_result('restore:%s' % label, 'dr_restore',
+                                   UNKNOWN if planned else OK if proven else CRITICAL, message,
                                    details={'backup': drill.get('backup'), 'into': drill.get('into')}))
         for metric, target in (('rto', rto_target), ('rpo', rpo_target)):
             warning, critical = limits(target)
             value = drill.get('%s_seconds' % metric)
             name = '%s:%s' % (metric, label)
+            if value is None and planned and metric == 'rto':
+                checks.append(check_result(name, 'dr_rto', UNKNOWN, 'no RTO measured: %s' % message, unit='s',
+                                           warning=warning, critical=critical))
+                continue
             if value is None:
                 checks.append(check_result(name, 'dr_' + metric, CRITICAL,
                                            'no %s measured: %s' % (metric.upper(), message), unit='s',

@@ -289,3 +289,33 @@ def test_verified_in_check_mode_writes_no_record_and_keeps_partials(run_module, 
     assert json.loads(open(manifest).read())['verification']['level'] == 'restore_test'
     assert not partial.exists()
     drop(pg, 'drycheck')
+
+
+def test_dr_drill_role_in_check_mode_restores_and_writes_nothing(run_play, login, root, pg, tmp_path):
+    make_database(pg, 'drillcheck', rows=300)
+    taken = backup(run_module_of(run_play), login, root, 'drillcheck', verify='checksum')
+    manifest = os.path.join(taken.result['taken']['path'], 'manifest.json')
+    partial = root / 'drillcheck' / '.partial-20260101T000000Z-1'
+    partial.mkdir()
+    text, mtime = open(manifest).read(), os.stat(manifest).st_mtime_ns
+    reports = tmp_path / 'reports'
+    role = {'ansible.builtin.include_role': {'name': 'runbook.ops.dr_drill'},
+            'vars': {'dr_drill_backup_root': str(root), 'dr_drill_postgres': [{'database': 'drillcheck'}],
+                     'dr_drill_postgres_login': login, 'dr_drill_files': [],
+                     'dr_drill_scratch_dir': str(tmp_path / 'scratch'), 'dr_drill_report_dir': str(reports)}}
+    run = run_play([role], check=True)
+    assert run.rc == 0, run
+    assert open(manifest).read() == text and os.stat(manifest).st_mtime_ns == mtime, run
+    assert partial.is_dir()
+    assert not databases(pg, 'drillcheck_')
+    report = json.loads(next(reports.rglob('*.json')).read_text())
+    flat = json.dumps(report)
+    assert 'check mode: would restore %s' % taken.result['taken']['name'] in flat, flat
+    assert 'rpo:drillcheck' in flat and 'measured RPO' in flat, flat
+    drop(pg, 'drillcheck')
+
+
+def run_module_of(run_play):
+    def run_module(module, args, **kwargs):
+        return run_play([{module: args}], **kwargs)
+    return run_module
