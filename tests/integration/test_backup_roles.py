@@ -154,8 +154,9 @@ def test_backup_role_takes_both_series_and_copies_them_to_the_backup_host(lab, f
             assert oct(path.stat().st_mode & 0o777) == '0o600'
         assert oct(copy.stat().st_mode & 0o777) == '0o700'
         assert not [p for p in (lab.store / 'db1' / label).iterdir() if p.name.startswith('.partial')]
-    left = [p for p in (lab.base / 'staging').rglob('*') if p.is_file()]
+    left = list((lab.base / 'staging').iterdir())        # the run's own staging directory is gone too
     assert not left, left
+    assert oct((lab.base / 'staging').stat().st_mode & 0o777) == '0o700'
 
 
 def test_backup_report_and_awx_stats(lab, first):
@@ -233,3 +234,17 @@ def test_restore_role_rolls_back_a_failed_health_check_then_restores(lab, second
     rc, out = lab.run([('db', 'restore')], extra={
         'restore_confirm': True, 'restore_files': [{'label': 'app'}]})
     assert rc == 0 and recap(out, 'db1')['changed'] == 0, out
+
+
+def test_a_failed_copy_to_the_backup_host_fails_the_host_after_the_report_and_leaves_no_staging(lab, second):
+    blocked = lab.base / 'store-is-a-file'
+    blocked.write_text('not a directory\n')
+    rc, out = lab.run([('db', 'backup')], extra={'backup_copy_root': str(blocked)})
+    assert rc != 0 and recap(out, 'db1')['failed'] == 1, out
+    assert 'Fail the hosts whose backups or copies to the backup host failed' in out, out
+    assert 'copy of app/' in out and 'copy of roles_shop/' in out, out
+    report = json.loads((lab.reports / 'backup' / 'latest' / 'report.json').read_text())
+    checks = dict((c['name'], c) for c in report['hosts'][0]['checks'])
+    assert checks['copy:app']['status'] == 'critical' and 'failed at' in checks['copy:app']['message'], checks
+    assert checks['files:app']['status'] == 'ok', checks
+    assert not list((lab.base / 'staging').iterdir())
