@@ -177,7 +177,7 @@ failed_copies:
 rollback_errors:
   description:
     - The paths a rollback could not put back, each with where its old data and its restored copy now are.
-      O(rolled_back) is then false and the module fails naming them.
+      RV(rolled_back) is then false and the module fails naming them.
   returned: when a rollback was incomplete
   type: list
   elements: str
