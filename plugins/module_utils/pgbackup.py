@@ -1172,10 +1172,9 @@ def _rename_pair(admin, target, replaced, new):
     admin.autocommit = False
     try:
         with admin.cursor() as cursor:
-            cursor.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(sql.Identifier(target),
-                                                                             sql.Identifier(replaced)))
-            cursor.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(sql.Identifier(new),
-                                                                             sql.Identifier(target)))
+            rename = sql.SQL('ALTER DATABASE {} RENAME TO {}')
+            cursor.execute(rename.format(sql.Identifier(target), sql.Identifier(replaced)))
+            cursor.execute(rename.format(sql.Identifier(new), sql.Identifier(target)))
         admin.commit()
     except BaseException:
         try:
