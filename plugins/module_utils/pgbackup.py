@@ -925,7 +925,7 @@ class PgBackup:
         else:
             if not self.check_mode:
                 ensure_label_dir(self.root, self.label)
-            backups = list_backups(self.directory)
+            backups = list_backups(self.directory, kind='postgresql')
         before = [b['name'] for b in backups]
         info = bindir = dump_major = dump_version = None
         if state in ('present', 'verified'):
@@ -942,12 +942,12 @@ class PgBackup:
             self.result['removed_partials'] = stale
             if stale:
                 self.result['changed'] = True
-            backups = list_backups(self.directory)
+            backups = list_backups(self.directory, kind='postgresql')
             if state == 'present':
                 self._take(backups, info, bindir, dump_major, dump_version)
             elif state == 'verified':
                 self._verify_newest(backups, bindir)
-            backups = list_backups(self.directory)
+            backups = list_backups(self.directory, kind='postgresql')
             if self.retention:
                 plan = self._retention_plan(backups)
                 self.result['retention'] = plan
@@ -1007,7 +1007,7 @@ class PgBackup:
         return self.result
 
     def _finish(self, before):
-        backups = list_backups(self.directory)
+        backups = list_backups(self.directory, kind='postgresql')
         after = [b['name'] for b in backups]
         self.result['diff'] = {'before': '\n'.join(before) + '\n' if before else '',
                                'after': '\n'.join(after) + '\n' if after else '',

@@ -106,3 +106,18 @@ def test_restore_at_verify_full_refuses_damage_the_checksums_miss(run_module, po
             assert cursor.fetchall() == []  # nothing was created, not even a scratch copy
     finally:
         connection.close()
+
+
+def test_a_label_holding_files_backups_is_refused(run_module, postgres, database, tmp_path):
+    """Two kinds under one label would cover each other's periods and prune each other."""
+    label_dir = tmp_path / 'backups' / 'shared'
+    files_backup = label_dir / '20260101T000000Z'
+    files_backup.mkdir(parents=True)
+    (files_backup / 'manifest.json').write_text(json.dumps({
+        'manifest_version': 1, 'kind': 'files', 'files': [], 'finished': '2026-01-01T00:00:01Z',
+        'verification': {'status': 'passed'}}))
+    run = backup(run_module, postgres, tmp_path / 'backups', database, label='shared', period='daily',
+                 retention={'keep_last': 1})
+    assert run.result.get('failed') is True, run
+    assert 'holds files backups' in run.result['msg'] and 'label of its own' in run.result['msg'], run.result['msg']
+    assert sorted(os.listdir(str(label_dir))) == ['20260101T000000Z']  # nothing taken, nothing pruned
