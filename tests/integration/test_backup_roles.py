@@ -248,3 +248,11 @@ def test_a_failed_copy_to_the_backup_host_fails_the_host_after_the_report_and_le
     assert checks['copy:app']['status'] == 'critical' and 'failed at' in checks['copy:app']['message'], checks
     assert checks['files:app']['status'] == 'ok', checks
     assert not list((lab.base / 'staging').iterdir())
+
+
+def test_backup_role_in_check_mode_copies_nothing_and_makes_no_staging(lab, second):
+    before = tree_digest(str(lab.store))
+    rc, out = lab.run([('db', 'backup')], check=True)
+    assert rc == 0, out
+    assert tree_digest(str(lab.store)) == before
+    assert not list((lab.base / 'staging').iterdir())
