@@ -350,3 +350,36 @@ def test_a_malformed_manifest_fails_with_its_path_not_a_traceback(tree, run_modu
     assert not restored.result.get('failed') and restored.result['rpo_seconds'] is None, restored
     assert 'yesterday' in ' '.join(restored.result['warnings'])
     assert (tree / 'r' / str(tree / 'opt' / '.env').lstrip('/')).read_text() == 'SECRET=xyz\n'
+
+
+def test_a_failed_sidecar_move_still_puts_the_database_back(tree, run_module):
+    """The database's -wal cannot be moved aside (a real EISDIR: a directory already has the
+    name it would get), after the database itself was: the database must come back with its
+    -wal, byte-identical, and the message must be true.  FilesRestore is called in-process
+    with a fixed time so that the obstacle can be made under the exact name."""
+    import datetime
+    from ansible_collections.runbook.ops.plugins.module_utils.backup import BackupError
+    from ansible_collections.runbook.ops.plugins.module_utils.filesbackup import FilesRestore
+
+    database = tree / 'data' / 'app.db'
+    run_module('runbook.ops.files_backup', args(tree, paths=[str(database), str(tree / 'opt' / '.env')],
+                                                sqlite=[str(database)]))
+    connection = sqlite3.connect(str(database))
+    connection.execute("INSERT INTO events (body) VALUES ('after the backup')")
+    connection.commit()
+    connection.close()
+    (tree / 'data' / 'app.db-wal').write_bytes(os.urandom(4096))     # left by a live writer
+    (tree / 'opt' / '.env').write_text('SECRET=changed\n')
+    before = (digest_tree(str(tree / 'data')), digest_tree(str(tree / 'opt')))
+    now = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    obstacle = tree / 'data' / 'app.db.before-20300102T030405Z-wal'
+    (obstacle / 'in-the-way').mkdir(parents=True)
+    params = {'backup': 'latest', 'backup_root': str(tree / 'backups'), 'label': 'app', 'paths': None,
+              'target_root': '/', 'verify': 'archive', 'stop_command': None, 'start_command': None,
+              'health_check': None, 'health_check_timeout': 60, 'health_check_retries': 0, 'health_check_delay': 2,
+              'keep_replaced': True, 'keep_failed': False, 'force': False, 'lock_timeout': 60}
+    with pytest.raises(BackupError) as caught:
+        FilesRestore(params, now=now).run()
+    assert 'everything was put back' in str(caught.value) and 'app.db-wal' in str(caught.value), caught.value
+    obstacle.rename(tree / 'obstacle')
+    assert (digest_tree(str(tree / 'data')), digest_tree(str(tree / 'opt'))) == before
