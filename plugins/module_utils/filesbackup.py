@@ -602,6 +602,10 @@ class FilesBackup:
 
     def run(self):
         state = self.params.get('state') or 'present'
+        # Taking or verifying refuses a label that holds another kind of backup; retention
+        # alone (state=pruned, as the backup role applies it on the backup host to every
+        # series it received) works on any kind.
+        kind = None if state == 'pruned' else KIND
         plan = backup_plan(self.params) if state == 'present' else None
         if state == 'present':
             missing = [r for r in plan['roots'] if not os.path.lexists(r)]
@@ -610,10 +614,10 @@ class FilesBackup:
             if missing and len(missing) == len(plan['roots']):
                 raise BackupError('none of the paths exists (%s): there is nothing to back up' % ', '.join(missing))
         if self.check_mode:
-            backups = list_backups(self.directory) if os.path.isdir(self.directory) else []
+            backups = list_backups(self.directory, kind=kind) if os.path.isdir(self.directory) else []
             return self._plan(state, plan, backups)
         ensure_label_dir(self.root, self.label)
-        before = [b['name'] for b in list_backups(self.directory)]
+        before = [b['name'] for b in list_backups(self.directory, kind=kind)]
         lock = LabelLock(self.directory, self.params.get('lock_timeout', 600))
         with lock:
             self.result['lock_waited_seconds'] = round(lock.waited, 3)
@@ -623,12 +627,12 @@ class FilesBackup:
             self.result['removed_partials'] = stale
             if stale:
                 self.result['changed'] = True
-            backups = list_backups(self.directory)
+            backups = list_backups(self.directory, kind=kind)
             if state == 'present':
                 self._take(plan, backups)
             elif state == 'verified':
                 self._verify_newest(backups)
-            backups = list_backups(self.directory)
+            backups = list_backups(self.directory, kind=kind)
             if self.retention:
                 decision = self._retention_plan(backups)
                 self.result['retention'] = decision
@@ -637,7 +641,7 @@ class FilesBackup:
                     self.result['deleted'].append(name)
                 if decision['delete']:
                     self.result['changed'] = True
-        backups = list_backups(self.directory)
+        backups = list_backups(self.directory, kind=kind)
         self.result['diff'] = _diff(self.directory, before, [b['name'] for b in backups])
         self.result['backups'] = [summary(b) for b in backups]
         self.result['rpo_seconds'], self.result['newest_verified'] = freshness(backups, utcnow())

@@ -4,6 +4,7 @@ and the pure parts of the PostgreSQL backup (table patterns, dump plans, SQL).""
 
 import multiprocessing
 import os
+import re
 import stat
 import time
 
@@ -148,7 +149,9 @@ def test_compare_counts():
 def test_scratch_names_fit_postgres_limit():
     import datetime
     name = pg.scratch_name('x' * 80, 'verify', datetime.datetime(2025, 1, 1))
-    assert len(name) == 63 and name.endswith('_verify_20250101000000')
+    # <database>_<purpose>_<time>_<pid>_<random>: unique even for two runs in one second
+    assert len(name) == 63 and re.search(r'_verify_20250101000000_\d+_[0-9a-f]+$', name), name
+    assert name != pg.scratch_name('x' * 80, 'verify', datetime.datetime(2025, 1, 1))
 
 
 def test_toc_has_data_matches_names_with_spaces():
