@@ -21,6 +21,21 @@ def fsync_path(path):
         os.close(fd)
 
 
+def fsync_dir_quietly(path):
+    """fsync a directory after a rename in it, where a filesystem that cannot (or a
+    directory gone meanwhile) must not fail an operation that already succeeded."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def write_atomically(path, data, mode=0o644, move=None, suffix=''):
     """Write ``data`` (text or bytes) to ``path`` through a temporary file in the same
     directory: written, fsynced, given ``mode``, then renamed over ``path`` and the

@@ -34,6 +34,7 @@ import time
 
 from urllib.request import pathname2url
 
+from ansible_collections.runbook.ops.plugins.module_utils.fileio import fsync_dir_quietly
 from ansible_collections.runbook.ops.plugins.module_utils.backup import (
     CHUNK, FAILED, MANIFEST, MANIFEST_VERSION, PASSED, BackupError, LabelLock, age_seconds, backup_name,
     check_copy, check_files, commit_partial, current_backup, describe_files, describe_os_error,
@@ -928,24 +929,11 @@ def extract(backup_dir, manifest, targets):
         raise BackupError(error)
     for path, entry in sorted(directories, key=lambda item: -len(item[0])):
         _set_attrs(path, entry)
-        fsync_dir(path)
+        fsync_dir_quietly(path)
     missing = [n for n in entries if n not in written and any(n == p or n.startswith(p + '/') for p, s in prefixes)]
     if missing:
         raise BackupError('the archive lacks %s, which the manifest lists' % ', '.join(sorted(missing)[:10]))
     return len(written)
-
-
-def fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def remove_path(path):
@@ -1102,7 +1090,7 @@ class FilesRestore:
                     swapped.append((destination, aside, sidecars))
                 os.rename(staging[root], destination)
                 del staging[root]
-                fsync_dir(os.path.dirname(destination))
+                fsync_dir_quietly(os.path.dirname(destination))
         except OSError as exc:
             problem = describe_os_error(exc, 'swapping in the restored data')
             self._roll_back(swapped, staging, problem)
@@ -1174,7 +1162,7 @@ class FilesRestore:
                     for side in list(sidecars):
                         os.rename(aside + side, destination + side)
                         sidecars.remove(side)
-                fsync_dir(os.path.dirname(destination))
+                fsync_dir_quietly(os.path.dirname(destination))
             except OSError as exc:
                 where = []
                 if aside and os.path.lexists(aside):

@@ -26,6 +26,7 @@ import subprocess
 import tempfile
 import time
 
+from ansible_collections.runbook.ops.plugins.module_utils.fileio import fsync_dir_quietly
 from ansible_collections.runbook.ops.plugins.module_utils.checks import (
     CRITICAL, OK, WARNING, InvalidProbe, check_result, format_duration, parse_duration,
 )
@@ -790,27 +791,14 @@ def compress_file(path, fmt='gzip', level=None, zstd_binary='zstd'):
         if os.path.lexists(dest):
             raise OSError('%s appeared while compressing; left %s as it was' % (dest, path))
         os.rename(tmp, dest)
-        _fsync_dir(directory or '.')
+        fsync_dir_quietly(directory or '.')
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     os.unlink(path)
-    _fsync_dir(directory or '.')
+    fsync_dir_quietly(directory or '.')
     return dest
-
-
-def _fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _zstd_compress(path, raw, level, digest, binary):
