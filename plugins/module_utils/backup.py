@@ -393,6 +393,47 @@ def current_backup(backups, now, period, accept_unverified=False):
     return None
 
 
+class VerificationFailed(BackupError):
+    """A backup failed its verification; ``result`` is the module result to return."""
+
+    def __init__(self, message, result):
+        BackupError.__init__(self, message)
+        self.result = result
+
+
+def record_verification(backup, record):
+    """Store a verification record in the backup's manifest (atomically): the last ten
+    in ``verifications``; ``verification`` (what counts) becomes this record when it
+    failed, when it read more than the checksums, or when the current one did not
+    pass.  Bulky details (a restore test's own record) stay in the history only."""
+    manifest = dict(backup['manifest'])
+    manifest['verifications'] = (list(manifest.get('verifications') or []) + [record])[-10:]
+    if record['status'] == FAILED or record['level'] != 'checksum' or \
+            (manifest.get('verification') or {}).get('status') != PASSED:
+        manifest['verification'] = dict((k, v) for k, v in record.items() if k != 'restore_test')
+    write_json_atomic(os.path.join(backup['path'], MANIFEST), manifest)
+    backup['manifest'] = manifest
+    backup['status'] = manifest['verification']['status']
+    return manifest
+
+
+def summary(backup, **details):
+    """The public view of a stored backup; ``details`` add what its kind records."""
+    manifest = backup.get('manifest') or {}
+    view = {'name': backup['name'], 'path': backup['path'], 'status': backup['status'],
+            'started': manifest.get('started'), 'finished': manifest.get('finished'),
+            'size': sum(f.get('size', 0) for f in manifest.get('files') or [])}
+    view.update(details)
+    return view
+
+
+def backups_diff(directory, before, after):
+    """Diff-mode before/after of a label directory's backups (names, one per line)."""
+    return {'before': '\n'.join(before) + '\n' if before else '',
+            'after': '\n'.join(after) + '\n' if after else '',
+            'before_header': '%s (backups)' % directory, 'after_header': '%s (backups)' % directory}
+
+
 # ---- retention --------------------------------------------------------------------
 
 def validate_retention(policy):

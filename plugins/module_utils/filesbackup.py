@@ -36,12 +36,14 @@ from urllib.request import pathname2url
 
 from ansible_collections.runbook.ops.plugins.module_utils.fileio import fsync_dir_quietly
 from ansible_collections.runbook.ops.plugins.module_utils.backup import (
-    CHUNK, FAILED, MANIFEST, MANIFEST_VERSION, PASSED, BackupError, LabelLock, age_seconds, backup_name,
-    check_copy, check_files, commit_partial, current_backup, describe_files, describe_os_error,
+    CHUNK, FAILED, MANIFEST, MANIFEST_VERSION, PASSED, BackupError, LabelLock, VerificationFailed,
+    age_seconds, backup_name, backups_diff, check_copy, check_files, commit_partial, current_backup,
+    describe_files, describe_os_error, record_verification,
     ensure_label_dir, find_backup, freshness, isoformat, label_dir, list_backups,
     new_partial_dir, parse_iso, partial_dirs, remove_tree, seal_tree, select_retention, utcnow,
     read_manifest, validate_retention, write_json_atomic,
 )
+from ansible_collections.runbook.ops.plugins.module_utils.backup import summary as backup_summary
 
 try:
     import grp
@@ -536,39 +538,10 @@ def verify_backup(backup, level, now=None):
     return record
 
 
-def record_verification(backup, record):
-    """Store a verification record in the backup's manifest (atomically)."""
-    manifest = dict(backup['manifest'])
-    manifest['verifications'] = (list(manifest.get('verifications') or []) + [record])[-10:]
-    if record['status'] == FAILED or record['level'] == 'archive' or \
-            (manifest.get('verification') or {}).get('status') != PASSED:
-        manifest['verification'] = record
-    write_json_atomic(os.path.join(backup['path'], MANIFEST), manifest)
-    backup['manifest'] = manifest
-    backup['status'] = manifest['verification']['status']
-    return manifest
-
-
 def summary(backup):
-    manifest = backup.get('manifest') or {}
-    details = manifest.get('files_backup') or {}
-    return {'name': backup['name'], 'path': backup['path'], 'status': backup['status'],
-            'started': manifest.get('started'), 'finished': manifest.get('finished'),
-            'size': sum(f.get('size', 0) for f in manifest.get('files') or []),
-            'paths': details.get('roots'), 'compression': details.get('compression'),
-            'entries': len(details.get('entries') or [])}
-
-
-def _diff(directory, before, after):
-    return {'before': '\n'.join(before) + '\n' if before else '',
-            'after': '\n'.join(after) + '\n' if after else '',
-            'before_header': '%s (backups)' % directory, 'after_header': '%s (backups)' % directory}
-
-
-class VerificationFailed(BackupError):
-    def __init__(self, message, result):
-        BackupError.__init__(self, message)
-        self.result = result
+    details = (backup.get('manifest') or {}).get('files_backup') or {}
+    return backup_summary(backup, paths=details.get('roots'), compression=details.get('compression'),
+                          entries=len(details.get('entries') or []))
 
 
 # ---- taking a backup ------------------------------------------------------------
@@ -643,7 +616,7 @@ class FilesBackup:
                 if decision['delete']:
                     self.result['changed'] = True
         backups = list_backups(self.directory, kind=kind)
-        self.result['diff'] = _diff(self.directory, before, [b['name'] for b in backups])
+        self.result['diff'] = backups_diff(self.directory, before, [b['name'] for b in backups])
         self.result['backups'] = [summary(b) for b in backups]
         self.result['rpo_seconds'], self.result['newest_verified'] = freshness(backups, utcnow())
         return self.result
@@ -678,7 +651,7 @@ class FilesBackup:
         after = [n for n in before if n not in self.result['would_delete']]
         if would_take:
             after.append(would_take['name'])
-        self.result['diff'] = _diff(self.directory, before, sorted(after))
+        self.result['diff'] = backups_diff(self.directory, before, sorted(after))
         self.result['backups'] = [summary(b) for b in backups]
         self.result['rpo_seconds'], self.result['newest_verified'] = freshness(backups, self.now)
         return self.result

@@ -31,11 +31,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.runbook.ops.plugins.module_utils.backup import (
-    CHUNK, FAILED, MANIFEST_VERSION, PASSED, BackupError, LabelLock, backup_name,
-    check_files, commit_partial, current_backup, describe_files, describe_os_error, sha256_file, walk_files,
+    CHUNK, FAILED, MANIFEST_VERSION, PASSED, BackupError, LabelLock, VerificationFailed, backup_name,
+    backups_diff, check_files, commit_partial, current_backup, describe_files, describe_os_error,
+    record_verification, sha256_file, walk_files,
     ensure_label_dir, find_backup, freshness, isoformat, label_dir, list_backups, new_partial_dir,
     partial_dirs, remove_tree, seal_tree, select_retention, utcnow, validate_retention, write_json_atomic,
 )
+from ansible_collections.runbook.ops.plugins.module_utils.backup import summary as backup_summary
 
 try:
     import psycopg2
@@ -755,30 +757,11 @@ def verify_backup(backup, level, login=None, bindir=None, env=None, maintenance_
     return record
 
 
-def record_verification(backup, record):
-    """Store a verification record in the backup's manifest (atomically)."""
-    manifest = dict(backup['manifest'])
-    history = list(manifest.get('verifications') or [])
-    history.append(record)
-    manifest['verifications'] = history[-10:]
-    if record['status'] == FAILED or record['level'] != 'checksum' or \
-            (manifest.get('verification') or {}).get('status') != PASSED:
-        manifest['verification'] = dict((k, v) for k, v in record.items() if k != 'restore_test')
-    write_json_atomic(os.path.join(backup['path'], 'manifest.json'), manifest)
-    backup['manifest'] = manifest
-    backup['status'] = manifest['verification']['status']
-    return manifest
-
-
 def summary(backup):
     """The public view of a stored backup."""
-    manifest = backup.get('manifest') or {}
-    details = manifest.get('postgresql') or {}
-    return {'name': backup['name'], 'path': backup['path'], 'status': backup['status'],
-            'started': manifest.get('started'), 'finished': manifest.get('finished'),
-            'size': sum(f.get('size', 0) for f in manifest.get('files') or []),
-            'database': details.get('database'), 'format': details.get('format'),
-            'compression': details.get('compression')}
+    details = (backup.get('manifest') or {}).get('postgresql') or {}
+    return backup_summary(backup, database=details.get('database'), format=details.get('format'),
+                          compression=details.get('compression'))
 
 
 # ---- taking a backup -------------------------------------------------------------
@@ -998,10 +981,7 @@ class PgBackup:
         after = [n for n in before if n not in self.result['would_delete']]
         if would_take:
             after.append(would_take['name'])
-        self.result['diff'] = {'before': '\n'.join(before) + '\n' if before else '',
-                               'after': '\n'.join(sorted(after)) + '\n' if after else '',
-                               'before_header': '%s (backups)' % self.directory,
-                               'after_header': '%s (backups)' % self.directory}
+        self.result['diff'] = backups_diff(self.directory, before, sorted(after))
         self.result['backups'] = [summary(b) for b in backups]
         self.result['rpo_seconds'], self.result['newest_verified'] = freshness(backups, self.now)
         return self.result
@@ -1009,10 +989,7 @@ class PgBackup:
     def _finish(self, before):
         backups = list_backups(self.directory, kind='postgresql')
         after = [b['name'] for b in backups]
-        self.result['diff'] = {'before': '\n'.join(before) + '\n' if before else '',
-                               'after': '\n'.join(after) + '\n' if after else '',
-                               'before_header': '%s (backups)' % self.directory,
-                               'after_header': '%s (backups)' % self.directory}
+        self.result['diff'] = backups_diff(self.directory, before, after)
         self.result['backups'] = [summary(b) for b in backups]
         self.result['rpo_seconds'], self.result['newest_verified'] = freshness(backups, utcnow())
         return self.result
@@ -1134,12 +1111,6 @@ class PgBackup:
         else:
             self.result['verification'] = dict(manifest.get('verification') or {'status': 'unverified'},
                                                backup=name)
-
-
-class VerificationFailed(BackupError):
-    def __init__(self, message, result):
-        BackupError.__init__(self, message)
-        self.result = result
 
 
 __all__ = ['BackupError', 'LoginError', 'PgBackup', 'VerificationFailed', 'find_backup', 'current_backup',
