@@ -153,17 +153,31 @@ class RecordingServer(ThreadingHTTPServer):
 
 
 class RecordingHandler(health_service.Handler):
+    """A request is in flight from its arrival until its answer starts to go out: once
+    the client has the answer it may send its next request while this thread is still
+    returning, and that tail must not count as two requests handled at once."""
+
     def do_GET(self):  # noqa: N802 - http.server's name
         server = self.server
         with server.lock:
             server.in_flight += 1
             server.requests += 1
             server.max_in_flight = max(server.max_in_flight, server.in_flight)
+        self._counted = True
         try:
             super().do_GET()
         finally:
-            with server.lock:
-                server.in_flight -= 1
+            self._answered()
+
+    def _answered(self):
+        if getattr(self, '_counted', False):
+            self._counted = False
+            with self.server.lock:
+                self.server.in_flight -= 1
+
+    def _send(self, code, document):
+        self._answered()
+        super()._send(code, document)
 
 
 class Service:
