@@ -2,6 +2,7 @@
 # Build the runbook.ops execution environment (EE) with ansible-builder.
 #
 #   tests/ee/build.sh [debian]        the Debian EE that builds here: runbook-ops/ee:bookworm
+#   tests/ee/build.sh debian --context  only `ansible-builder create` its build context (offline)
 #   tests/ee/build.sh rpm             the production EE (execution-environment.yml); needs
 #                                     quay.io/centos/centos:stream9, which cannot be pulled here
 #   tests/ee/build.sh rpm --context   only `ansible-builder create` its build context (offline)
@@ -94,6 +95,15 @@ build_ee_base() {
 
 build_debian() {
   local want context=$OUTPUT/context-debian
+  if [ "${1:-}" = --context ]; then
+    # Its own directory: a build running beside it keeps its context.
+    context=$OUTPUT/context-debian-create
+    tarball
+    rm -rf "$context"
+    (cd "$HERE" && "$BIN/ansible-builder" create -f execution-environment.yml -c "$context" -v 1) >&2
+    echo "$context"
+    return
+  fi
   engine
   mkdir -p "$OUTPUT"
   # One builder at a time (parallel test workers, make ee beside make test).
@@ -133,8 +143,8 @@ build_rpm() {
 }
 
 case "${1:-debian}" in
-  debian) build_debian ;;
+  debian) build_debian "${2:-}" ;;
   rpm) build_rpm "${2:-}" ;;
   tarball) tarball; echo "$TARBALL" ;;
-  *) echo "usage: $0 [debian|rpm [--context]|tarball]" >&2; exit 2 ;;
+  *) echo "usage: $0 [debian [--context]|rpm [--context]|tarball]" >&2; exit 2 ;;
 esac
