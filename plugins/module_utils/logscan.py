@@ -1629,7 +1629,36 @@ def _metric_result(metric, acc, sources, prepared):
     if value is None:
         check['message'] = '%s: nothing to measure (%s)' % (
             what, 'no requests' if metric['type'] == 'rate' else 'no values')
+    else:
+        figures = _figures(metric['type'], details, unit)
+        if figures:
+            check['message'] += '; ' + figures
     return check
+
+
+def _figures(kind, details, unit):
+    """The figures a reader of the report wants beside the judged value: the other
+    statistics and the buckets of ``stats``, the top values of ``values``."""
+    if kind == 'stats' and details.get('stats'):
+        stats = details['stats']
+        suffix = (' ' + unit) if unit else ''
+        text = 'count %d, min %s, max %s, p95 %s%s' % (
+            stats['count'], _number(stats['min']), _number(stats['max']), _number(stats['p95']), suffix)
+        buckets = details.get('buckets') or []
+        if buckets:
+            text += '; ' + ', '.join('%s %d (%.1f %%)' % (b['bucket'], b['count'], b['percent']) for b in buckets)
+        return text
+    if kind == 'values' and details.get('top'):
+        shown = details['top'][:5]
+        text = 'top: ' + ', '.join('%s %d' % (entry['value'], entry['count']) for entry in shown)
+        if details.get('distinct', 0) > len(shown):
+            text += ' (%d distinct)' % details['distinct']
+        return text
+    return ''
+
+
+def _number(value):
+    return ('%.2f' % value).rstrip('0').rstrip('.') if isinstance(value, float) else str(value)
 
 
 def _marker_check(metric, found, sources, prepared):

@@ -355,3 +355,17 @@ def test_plan_maintenance(tmp_path):
     assert [os.path.basename(e['path']) for e in plan['compress']] == ['a.log']
     assert sorted(os.path.basename(e['path']) for e in plan['delete']) == ['c.log.gz', 'e.log']
     assert [os.path.basename(e['path']) for e in plan['skipped']] == ['f.log']
+
+
+def test_figures_beside_the_judged_value():
+    stats = {'stats': {'count': 3, 'min': 6, 'max': 53.7, 'p95': 39.045, 'avg': 22.0},
+             'buckets': [{'bucket': '<25', 'count': 2, 'percent': 66.667},
+                         {'bucket': '>=25', 'count': 1, 'percent': 33.333}]}
+    assert logscan._figures('stats', stats, 'ms') == (
+        'count 3, min 6, max 53.7, p95 39.05 ms; <25 2 (66.7 %), >=25 1 (33.3 %)')
+    assert logscan._figures('stats', {'stats': stats['stats']}, None) == 'count 3, min 6, max 53.7, p95 39.05'
+    top = [{'value': 'E%d' % index, 'count': 10 - index} for index in range(7)]
+    assert logscan._figures('values', {'top': top, 'distinct': 9}, 'lines') == (
+        'top: E0 10, E1 9, E2 8, E3 7, E4 6 (9 distinct)')
+    assert logscan._figures('values', {'top': top[:1], 'distinct': 1}, 'lines') == 'top: E0 10'
+    assert logscan._figures('count', {}, 'lines') == ''

@@ -207,3 +207,25 @@ def test_surveys_are_awx_survey_specs(template):
     assert [q['variable'] for q in daily['spec']] == ['daily_hosts', 'daily_checks_fail_on',
                                                       'daily_checks_report_dir']
     assert daily['spec'][1]['choices'] == ['warning', 'unknown', 'critical', 'never']
+
+
+def consumed_variables(playbook):
+    """The variable names a playbook reads: its own text and the options of the roles it plays."""
+    with open(os.path.join(ROOT, playbook)) as stream:
+        text = stream.read()
+    names = set(re.findall(r'[A-Za-z_][A-Za-z0-9_]*', text))
+    for play in yaml.safe_load(text):
+        for role in play.get('roles', []):
+            name = (role['role'] if isinstance(role, dict) else role).split('.')[-1]
+            with open(os.path.join(ROOT, 'roles', name, 'meta', 'argument_specs.yml')) as stream:
+                names.update(yaml.safe_load(stream)['argument_specs']['main']['options'])
+    return names
+
+
+@pytest.mark.parametrize('template', TEMPLATES, ids=[t['name'] for t in TEMPLATES])
+def test_every_survey_variable_is_read_by_the_playbook(template):
+    # A survey question whose variable the playbook ignores looks like a setting and does nothing.
+    assert os.path.exists(os.path.join(ROOT, template['playbook'])), template['playbook']
+    consumed = consumed_variables(template['playbook'])
+    for question in render_survey(template)['spec']:
+        assert question['variable'] in consumed, (template['playbook'], question['variable'])
