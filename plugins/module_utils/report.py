@@ -45,8 +45,12 @@ def host_entry(host, result):
         checks.append(entry)
     status = worst(c['status'] for c in checks)
     bad = [c for c in checks if c['status'] != OK]
-    message = '%d check%s, %s' % (len(checks), '' if len(checks) == 1 else 's',
-                                  'all ok' if not bad else '%d not ok' % len(bad))
+    if not checks:
+        # Reachable, and nothing was asked of it: say so rather than "all ok".
+        message = 'no checks: no probes are defined for this host'
+    else:
+        message = '%d check%s, %s' % (len(checks), '' if len(checks) == 1 else 's',
+                                      'all ok' if not bad else '%d not ok' % len(bad))
     return {'host': host, 'status': status, 'reachable': True, 'checks': checks,
             'message': message, 'duration_ms': result.get('duration_ms')}
 

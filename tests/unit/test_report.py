@@ -49,6 +49,8 @@ def test_host_entries_cover_every_kind_of_outcome():
     assert "unknown kind 'htpp'" in entries['typo']['message']
     assert entries['never']['status'] == 'unknown'
     assert host_entry('x', {'checks': []})['status'] == 'ok'
+    assert host_entry('x', {'checks': []})['message'] == 'no checks: no probes are defined for this host'
+    assert host_entry('x', {'checks': [{'name': 'a', 'status': 'ok'}]})['message'] == '1 check, all ok'
 
 
 def test_counts_and_roll_up():
