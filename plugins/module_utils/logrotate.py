@@ -118,6 +118,10 @@ def _first(pair):
     return pair[0]
 
 
+def _second(pair):
+    return pair[1]
+
+
 class Sample:
     """How many items were added and the ``limit`` first of them in path order, kept
     without holding them all: the memory stays bounded whatever the count."""
@@ -156,22 +160,186 @@ class Sample:
         return list(self._items)
 
 
+# what a plan does with a file, and why a file is deleted uncompressed or left alone
+COMPRESS, DELETE, SKIPPED = 'compress', 'delete', 'skipped'
+ACTIONS = (COMPRESS, DELETE, SKIPPED)
+OLD, HELD, EXISTS = 1, 2, 3
+UNLIMITED = 2 ** 62  # a Sample limit no list reaches
+
+
+def list_bound(limit):
+    """The Sample limit of a ``list_limit`` option: 0 means no limit."""
+    return UNLIMITED if not limit else limit
+
+
+def bounded(items, limit):
+    """(the first ``limit`` items, how many were left out); ``limit`` 0 keeps all."""
+    items = list(items)
+    if not limit or len(items) <= limit:
+        return items, 0
+    return items[:limit], len(items) - limit
+
+
+class PlanAction:
+    """One action of a plan: the exact ``count`` and ``bytes`` of its files, the first of
+    them in path order (a Sample of (path, record)) and, when kept, every record
+    (path, size, age in seconds, reason code) to act on."""
+    __slots__ = ('count', 'bytes', 'sample', 'records')
+
+    def __init__(self, limit, keep):
+        self.count = 0
+        self.bytes = 0
+        self.sample = Sample(limit)
+        self.records = [] if keep else None
+
+    def add(self, prefix, batch):
+        """Account for the records of one directory (all paths start with ``prefix``)."""
+        self.count += len(batch)
+        self.bytes += sum(map(_second, batch))
+        if self.records is not None:
+            self.records.extend(batch)
+        if not self.sample.beyond(prefix):
+            offer = self.sample.offer
+            for record in batch:
+                offer(record[0], record)
+
+
+class Plan:
+    """The compressions and deletions of a run, made while survey() walks: per action the
+    exact count and bytes, the first ``limit`` files in path order for the result, and,
+    with ``keep``, every file (what acting and a diff need).  A file that is neither
+    (the plan holds only what is old enough) costs nothing here."""
+    __slots__ = ('limit', 'suffix', 'actions')
+
+    def __init__(self, limit=100, keep=True, fmt='gzip'):
+        self.limit = limit
+        self.suffix = FORMATS[fmt]
+        self.actions = dict((action, PlanAction(list_bound(limit), keep)) for action in ACTIONS)
+
+    def count(self, action=None):
+        """The number of files of one action, or of compress and delete together."""
+        if action is None:
+            return self.actions[COMPRESS].count + self.actions[DELETE].count
+        return self.actions[action].count
+
+    def records(self, action):
+        """Every record of ``action`` in path order; only for a plan that keeps them."""
+        records = self.actions[action].records
+        if records is None:
+            raise ValueError('this plan keeps only the first %s files of each action' % self.limit)
+        records.sort(key=_first)
+        return records
+
+    def entry(self, action, record):
+        """The result's dict of one record, as plan_maintenance() writes it."""
+        path, size, age, code = record
+        entry = {'path': path, 'size': size, 'age': round(age, 1), 'age_text': format_duration(age)}
+        if action == COMPRESS:
+            entry['dest'] = path + self.suffix
+        elif code:
+            entry['reason'] = self.reason(path, code)
+        return entry
+
+    def reason(self, path, code):
+        if code == OLD:
+            return 'older than the deletion age; not compressed first'
+        if code == HELD:
+            return 'open for writing'
+        return '%s already exists' % (path + self.suffix)
+
+    def result(self):
+        """The plan as the module returns it: the first ``limit`` files of each action in
+        path order, and exact ``counts``, ``bytes`` and ``omitted`` of every action."""
+        plan = {}
+        for action in ACTIONS:
+            plan[action] = [self.entry(action, record) for _path, record in self.actions[action].sample.items()]
+        plan['counts'] = dict((action, self.actions[action].count) for action in ACTIONS)
+        plan['bytes'] = dict((action, self.actions[action].bytes) for action in ACTIONS)
+        plan['omitted'] = dict((action, plan['counts'][action] - len(plan[action])) for action in ACTIONS)
+        plan['truncated'] = any(plan['omitted'].values())
+        plan['limit'] = self.limit or 0
+        return plan
+
+    def full(self):
+        """{'compress', 'delete', 'skipped'}: every file, as plan_maintenance() returns them."""
+        return dict((action, [self.entry(action, record) for record in self.records(action)])
+                    for action in ACTIONS)
+
+    def diff(self):
+        """The diff of the files (every one, in path order): before, the files compressed
+        or deleted; after, the compressed files."""
+        compress, delete = self.records(COMPRESS), self.records(DELETE)
+        return {'before_header': 'log files (%d to compress, %d to delete)' % (len(compress), len(delete)),
+                'after_header': 'log files after compression and deletion',
+                'before': ''.join('%s\n' % record[0] for record in compress + delete),
+                'after': ''.join('%s%s\n' % (r[0], self.suffix) for r in compress)}
+
+
+class OpenFiles:
+    """The regular files processes hold open, read once from /proc/<pid>/fd (one stat per
+    descriptor): ``inodes`` answers "maybe" cheaply, ``writing(dev, ino)`` reads the
+    descriptors' /proc/<pid>/fdinfo flags only for a file asked about."""
+    __slots__ = ('proc', 'inodes', '_fds', '_answers')
+
+    def __init__(self, proc='/proc'):
+        self.proc = proc
+        self.inodes = set()
+        self._fds = {}
+        self._answers = {}
+        try:
+            pids = [entry for entry in os.listdir(proc) if entry.isdigit()]
+        except OSError:
+            return
+        for pid in pids:
+            fd_dir = os.path.join(proc, pid, 'fd')
+            try:
+                fds = os.listdir(fd_dir)
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    info = os.stat(os.path.join(fd_dir, fd))
+                except OSError:
+                    continue
+                if stat.S_ISREG(info.st_mode):
+                    self.inodes.add(info.st_ino)
+                    self._fds.setdefault((info.st_dev, info.st_ino), []).append((pid, fd))
+
+    def writing(self, dev, ino):
+        """Whether some process holds (dev, ino) open for writing (or cannot be told)."""
+        key = (dev, ino)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = False
+            for pid, fd in self._fds.get(key, ()):
+                try:
+                    with open(os.path.join(self.proc, pid, 'fdinfo', fd)) as stream:
+                        flags = next((int(line.split()[1], 8) for line in stream if line.startswith('flags:')), 0)
+                except (IOError, OSError, ValueError, IndexError):
+                    answer = True  # cannot tell: treat it as written to
+                    break
+                if flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR):
+                    answer = True
+                    break
+            self._answers[key] = answer
+        return answer
+
+
 class Survey:
     """What one pass over the files found (see survey()): ``count`` and ``bytes`` of all
-    files; ``large``, ``old``, ``uncovered`` as Samples; ``candidates`` (FileInfo, the
-    files plan_maintenance() has to look at) and ``dest_exists`` (the compressed names
-    of candidates that exist already); ``files`` (all FileInfo, only when kept)."""
-    __slots__ = ('count', 'bytes', 'large', 'old', 'uncovered', 'candidates', 'dest_exists', 'files',
-                 'problems')
+    files; ``large``, ``old``, ``uncovered`` as Samples; ``plan`` (a Plan of the files old
+    enough to compress or delete); ``files`` (all FileInfo, only when kept)."""
+    __slots__ = ('count', 'bytes', 'large', 'old', 'uncovered', 'plan', 'opened', 'proc', 'files', 'problems')
 
-    def __init__(self, sample, keep, problems):
+    def __init__(self, sample, keep, problems, plan, proc='/proc'):
         self.count = 0
         self.bytes = 0
         self.large = Sample(sample)
         self.old = Sample(sample)
         self.uncovered = Sample(sample)
-        self.candidates = []
-        self.dest_exists = set()
+        self.plan = plan
+        self.opened = None  # OpenFiles, read at the first file old enough to act on
+        self.proc = proc
         self.files = [] if keep else None
         self.problems = problems
 
@@ -272,22 +440,26 @@ _DIR_FLAGS = os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0) | getattr(os, 'O_CLOEXE
 
 
 def survey(paths, patterns=None, now=None, max_size=None, max_age=None, live_patterns=None, targets=None,
-           compress_after=None, delete_after=None, fmt='gzip', problems=None, sample=100, keep=False):
+           compress_after=None, delete_after=None, fmt='gzip', problems=None, sample=100, keep=False,
+           plan_limit=None, keep_plan=True, proc='/proc'):
     """One pass over the regular files under directories (recursively; symlinks are not
     followed) or matching globs, whose names match one of ``patterns`` (fnmatch).  It keeps
     what a report needs, not the files: their count and total bytes; those over ``max_size``
     bytes and those last written more than ``max_age`` seconds before ``now`` (counts and the
     first ``sample`` in path order); the live files (names matching ``live_patterns``) whose
     real path is not among ``targets`` (block_targets(); None skips coverage); and, for
-    ``compress_after``/``delete_after``, the candidates of plan_maintenance(): the files old
-    enough, as FileInfo.  ``keep`` also keeps every file.  ``problems`` collects {path: reason}
-    for what cannot be read.
+    ``compress_after``/``delete_after``, the plan (a Plan: what plan_maintenance() decides,
+    made while walking; /proc/*/fd is read once, at the first file old enough) with exact
+    counts and bytes per action, the first ``plan_limit`` files of each (default ``sample``;
+    0: all) and, with ``keep_plan``, every file to act on.  ``keep`` also keeps every file.
+    ``problems`` collects {path: reason} for what cannot be read.
 
     Each directory is read once (scandir on its descriptor), each file lstat-ed once
     relative to it, and its real path for coverage is its directory's (resolved once per
     directory) plus its name: a regular file is no symlink."""
     problems = {} if problems is None else problems
-    result = Survey(sample, keep, problems)
+    plan = Plan(sample if plan_limit is None else plan_limit, keep_plan, fmt)
+    result = Survey(sample, keep, problems, plan, proc)
     settings = dict(
         now=time.time() if now is None else now, max_size=max_size, max_age=max_age,
         match=name_matcher(patterns), suffixes=name_suffixes(patterns), targets=targets,
@@ -322,7 +494,6 @@ def survey(paths, patterns=None, now=None, max_size=None, max_age=None, live_pat
             problems[paths[index]] = 'no file matches'
     if keep:
         result.files.sort(key=_path_of)
-    result.candidates.sort(key=_path_of)
     return result
 
 
@@ -383,7 +554,9 @@ def _scan(result, settings, prefix, entries, fd, directory, explicit, pattern=No
     covered = None  # the names of this directory's real path that logrotate covers, when needed
     # the compressed names of this directory, to tell whether a compression's target exists
     suffixed = set() if compress_after is not None and fd is not None else None
-    pending = []
+    pending = []  # (record) of files to compress once the directory's names are known
+    deleting, skipping = [], []
+    held = result.opened.inodes if result.opened is not None else None
     subdirectories = []
     count = total = 0
     globbed, hidden = (pattern[0], pattern[1]) if pattern else (None, False)
@@ -434,17 +607,40 @@ def _scan(result, settings, prefix, entries, fd, directory, explicit, pattern=No
                     uncovered.offer(prefix + name)
         if acting:
             if name.endswith(COMPRESSED_EXTENSIONS):
-                if delete_after is not None and age > delete_after:
-                    result.candidates.append(FileInfo(prefix + name, info))
-            elif compress_after is not None and age > compress_after:
-                result.candidates.append(FileInfo(prefix + name, info))
                 if delete_after is None or age <= delete_after:
-                    pending.append(name)
+                    action = None
+                else:
+                    action, code = deleting, 0
+            elif compress_after is None or age <= compress_after:
+                action = None
+            elif delete_after is not None and age > delete_after:
+                action, code = deleting, OLD
+            else:
+                action, code = pending, 0
+            if action is not None:
+                if held is None:
+                    result.opened = OpenFiles(result.proc)
+                    held = result.opened.inodes
+                if info.st_ino in held and result.opened.writing(info.st_dev, info.st_ino):
+                    action, code = skipping, HELD
+                action.append((prefix + name, size, age, code))
         if keep:
             result.files.append(FileInfo(prefix + name, info))
-    for name in pending:
-        if (name + suffix in suffixed) if suffixed is not None else os.path.lexists(prefix + name + suffix):
-            result.dest_exists.add(prefix + name + suffix)
+    if pending or deleting or skipping:
+        compressing = pending
+        if pending and (suffixed or suffixed is None):  # some compressed name of the directory may be in the way
+            cut = len(prefix)
+            compressing = []
+            for record in pending:
+                target = record[0] + suffix
+                if (target[cut:] in suffixed) if suffixed is not None else os.path.lexists(target):
+                    skipping.append(record[:3] + (EXISTS,))
+                else:
+                    compressing.append(record)
+        plan = result.plan.actions
+        for action, batch in ((COMPRESS, compressing), (DELETE, deleting), (SKIPPED, skipping)):
+            if batch:
+                plan[action].add(prefix, batch)
     result.count += count
     result.bytes += total
     large.count += large_count
@@ -665,37 +861,10 @@ def debug_outcome(rc, out, err):
 def open_for_writing(candidates, proc='/proc'):
     """The (dev, ino) of ``candidates`` (FileInfo) that some process holds open for
     writing, read from /proc/<pid>/fd and /proc/<pid>/fdinfo."""
-    wanted = dict(((f.dev, f.ino), f) for f in candidates)
-    held = set()
-    if not wanted:
-        return held
-    try:
-        pids = [entry for entry in os.listdir(proc) if entry.isdigit()]
-    except OSError:
-        return held
-    for pid in pids:
-        fd_dir = os.path.join(proc, pid, 'fd')
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                info = os.stat(os.path.join(fd_dir, fd))
-            except OSError:
-                continue
-            key = (info.st_dev, info.st_ino)
-            if key not in wanted or key in held:
-                continue
-            try:
-                with open(os.path.join(proc, pid, 'fdinfo', fd)) as stream:
-                    flags = next((int(line.split()[1], 8) for line in stream if line.startswith('flags:')), 0)
-            except (IOError, OSError, ValueError, IndexError):
-                held.add(key)  # cannot tell: treat it as written to
-                continue
-            if flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR):
-                held.add(key)
-    return held
+    if not candidates:
+        return set()
+    opened = OpenFiles(proc)
+    return set((f.dev, f.ino) for f in candidates if f.ino in opened.inodes and opened.writing(f.dev, f.ino))
 
 
 # ---- planning -------------------------------------------------------------------------
@@ -708,8 +877,10 @@ def plan_maintenance(files, now, compress_after=None, delete_after=None, fmt='gz
     deleted; a file both would apply to (an uncompressed log already older than the
     deletion age) is deleted without compressing it first, which is where compressing
     and then deleting it would end.  Files held open for writing are never touched.
-    ``files`` may be all files or only survey()'s candidates (the others plan nothing);
-    ``dest_exists``, survey()'s set of compressed names found, replaces looking them up."""
+    ``files`` may be all files or only those old enough (the others plan nothing);
+    ``dest_exists``, a set of the compressed names that exist, replaces looking them up.
+    survey() makes the same plan while it walks (Survey.plan), without a FileInfo or an
+    entry per file; this form returns every file, for a list of FileInfo."""
     plan = {'compress': [], 'delete': [], 'skipped': []}
     held = set(held)
     if dest_exists is None:

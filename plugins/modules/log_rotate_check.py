@@ -28,6 +28,11 @@ description:
     deleted without compressing it first.
   - Check mode returns the plan (which files would be compressed or deleted, which policies
     written) and changes nothing; diff mode shows it. A second run changes nothing.
+  - The result carries exact counts and bytes of every action, but each list of files in it
+    (the plan's, the files compressed and deleted, the files of the checks' details) only the
+    first O(list_limit) in path order, with how many were left out. The actions always act on
+    every planned file. For the full list, run with C(--diff) (the diff lists every file
+    compressed or deleted) or set O(list_limit=0).
 author:
   - runbook.ops contributors (@runbook)
 extends_documentation_fragment:
@@ -102,6 +107,19 @@ options:
   delete_after:
     description: Delete compressed files last written longer ago than this (C(30d)). Off when not given.
     type: str
+  list_limit:
+    description:
+      - How many files each list of the result carries at most (the first in path order):
+        RV(plan.compress), RV(plan.delete), RV(plan.skipped), RV(compressed), RV(deleted) and
+        the files in the checks' C(details). Counts and bytes stay exact (RV(plan.counts),
+        RV(plan.bytes), RV(done)) and RV(plan.omitted) says how many files each list left out.
+      - A first run over a directory never cleaned plans tens of thousands of files; listing
+        them all makes a result of many megabytes that Ansible takes seconds to pass on.
+      - C(0) lists every file. C(--diff) lists every file compressed or deleted in the diff
+        whatever this limit.
+    type: int
+    default: 100
+    aliases: [plan_limit]
   policies:
     description:
       - logrotate policy files to write. Each is rendered, validated with C(logrotate -d) and
@@ -165,6 +183,20 @@ EXAMPLES = r"""
     delete_after: 30d
     logrotate_config: []
 
+- name: What the clean-up of a neglected host would do, every file listed in the diff
+  runbook.ops.log_rotate_check:
+    paths: [/opt/3gpp-analysis/logs]
+    compress_after: 7d
+    delete_after: 30d
+    logrotate_config: []
+  check_mode: true
+  diff: true
+  register: cleanup
+
+- name: Its totals (the lists in the result hold the first 100 files)
+  ansible.builtin.debug:
+    msg: "{{ cleanup.plan.counts }} files, {{ cleanup.plan.bytes }} bytes"
+
 - name: Runbook 001's logrotate policy for the batch logs
   runbook.ops.log_rotate_check:
     policies:
@@ -202,33 +234,73 @@ plan:
   type: dict
   contains:
     compress:
-      description: Files to compress, with C(dest), C(size) and C(age) in seconds.
+      description:
+        - Files to compress, with C(dest), C(size) and C(age) in seconds; the first O(list_limit) in path order.
       type: list
       elements: dict
     delete:
-      description: Files to delete.
+      description: Files to delete; the first O(list_limit) in path order.
       type: list
       elements: dict
     skipped:
-      description: Files old enough but left alone, with the reason (open for writing, target exists).
+      description:
+        - Files old enough but left alone, with the reason (open for writing, target exists); the first
+          O(list_limit) in path order.
       type: list
       elements: dict
+    counts:
+      description: How many files each action has in all (C(compress), C(delete), C(skipped)).
+      type: dict
+    bytes:
+      description: The bytes of those files in all, per action.
+      type: dict
+    omitted:
+      description: How many files each action's list leaves out (its count less the files listed).
+      type: dict
+    truncated:
+      description: Whether any of the lists leaves files out.
+      type: bool
+    limit:
+      description: The O(list_limit) the lists were cut at (C(0), none).
+      type: int
     policies:
       description: Policy files to write.
       type: list
       elements: str
   sample: {compress: [{path: /opt/app/logs/app.log.3, dest: /opt/app/logs/app.log.3.gz, size: 1024,
-           age: 700000.0, age_text: 8d2h}], delete: [], skipped: [], policies: []}
+           age: 700000.0, age_text: 8d2h}], delete: [], skipped: [], policies: [],
+           counts: {compress: 1, delete: 0, skipped: 0}, bytes: {compress: 1024, delete: 0, skipped: 0},
+           omitted: {compress: 0, delete: 0, skipped: 0}, truncated: false, limit: 100}
 compressed:
-  description: Files compressed, as their new paths.
+  description: Files compressed, as their new paths; the first O(list_limit) in path order (RV(done) counts all).
   returned: always
   type: list
   elements: str
 deleted:
-  description: Files deleted.
+  description: Files deleted; the first O(list_limit) in path order (RV(done) counts all).
   returned: always
   type: list
   elements: str
+done:
+  description:
+    - What the run did (all zero in check mode), with the keys of RV(plan.counts); when every action succeeded,
+      C(done.counts) equals the plan's C(compress) and C(delete) counts.
+  returned: always
+  type: dict
+  contains:
+    counts:
+      description: Files compressed (C(compress)) and deleted (C(delete)).
+      type: dict
+    bytes:
+      description:
+        - C(compress), the bytes of the files compressed; C(written), the bytes of their compressed copies;
+          C(delete), the bytes of the files deleted.
+      type: dict
+    truncated:
+      description: Whether RV(compressed) or RV(deleted) leaves files out.
+      type: bool
+  sample: {counts: {compress: 38341, delete: 49990}, bytes: {compress: 939612, written: 1150230, delete: 1224755},
+           truncated: true}
 files:
   description: Number and total bytes of the files considered.
   returned: always
@@ -249,8 +321,8 @@ from ansible_collections.runbook.ops.plugins.module_utils.checks import (
     CRITICAL, OK, WARNING, InvalidProbe, check_result, format_duration, parse_duration, summarize,
 )
 from ansible_collections.runbook.ops.plugins.module_utils.logrotate import (
-    KIND, block_targets, compress_file, count_check, debug_outcome, human, open_for_writing, parse_size,
-    plan_maintenance, read_config_set, render_policy, survey,
+    COMPRESS, DELETE, KIND, block_targets, bounded, compress_file, count_check, debug_outcome, human, list_bound,
+    parse_size, read_config_set, render_policy, survey,
 )
 
 
@@ -300,6 +372,11 @@ def plan_policy(module, policy, index, binary):
     return text, current, changed, mode
 
 
+def listed(files, count):
+    """A check's details: the files listed (the first list_limit) and how many it leaves out."""
+    return {'files': files, 'omitted': count - len(files)}
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -316,6 +393,7 @@ def main():
             compress_format=dict(type='str', default='gzip', choices=['gzip', 'zstd']),
             compress_level=dict(type='int'),
             delete_after=dict(type='str'),
+            list_limit=dict(type='int', default=100, aliases=['plan_limit']),
             policies=dict(type='list', elements='dict', default=[], options=dict(
                 dest=dict(type='path', required=True),
                 paths=dict(type='list', elements='str', required=True),
@@ -330,6 +408,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    limit = params['list_limit']
     started = time.monotonic()
     now = time.time()
     uses_logrotate = bool(params['policies']) or (params['logrotate_config'] and params['logrotate_debug'])
@@ -338,6 +417,9 @@ def main():
                              'package or set logrotate_config: [] and no policies' % params['logrotate_bin'])
     # ---- validate everything and plan ----
     try:
+        if limit < 0:
+            raise InvalidProbe('list_limit %d is negative; give how many files a list may carry, or 0 for all'
+                               % limit)
         max_size = parse_size(params['max_size'], 'max_size')
         budget = parse_size(params['budget'], 'budget')
         max_age = parse_duration(params['max_age'], 'max_age')
@@ -373,30 +455,29 @@ def main():
                                    'a log covered twice' % (policy['dest'], clash[0], existing[clash[0]][0]))
     except InvalidProbe as exc:
         module.fail_json(msg=str(exc))
-    # one pass over the files keeps counts, sums, the first 100 of each list and the plan's candidates
+    # one pass over the files keeps counts, sums and the first list_limit files of each list, and
+    # plans: every file to compress or delete only when they are acted on or shown in the diff
     targets = block_targets(blocks + [{'file': p[0]['dest'], 'line': 1, 'patterns': p[0]['paths']}
                                       for p in policy_plans]) if params['logrotate_config'] else None
     problems = {}
     found = survey(params['paths'], params['patterns'], now, max_size=max_size, max_age=max_age,
                    live_patterns=params['log_patterns'], targets=targets, compress_after=compress_after,
-                   delete_after=delete_after, fmt=params['compress_format'], problems=problems)
-    # /proc/*/fd is read once, and only when some file is old enough to be compressed or deleted
-    held = open_for_writing(found.candidates) if found.candidates else set()
-    plan = plan_maintenance(found.candidates, now, compress_after, delete_after, params['compress_format'], held,
-                            dest_exists=found.dest_exists)
+                   delete_after=delete_after, fmt=params['compress_format'], problems=problems,
+                   sample=list_bound(limit), plan_limit=limit, keep_plan=module._diff or not module.check_mode)
+    plan = found.plan.result()
     plan['policies'] = [p[0]['dest'] for p in policy_plans if p[3]]
 
     # ---- report ----
     checks = []
     if max_size is not None:
         checks.append(count_check('large_files', found.large.count, 'files over %s' % human(max_size),
-                                  details={'files': [{'path': path, 'size': size}
-                                                     for path, size in found.large.items()]}))
+                                  details=listed([{'path': path, 'size': size} for path, size in found.large.items()],
+                                                 found.large.count)))
     if max_age is not None:
         checks.append(count_check('old_files', found.old.count, 'files last written more than %s ago'
                                   % format_duration(max_age),
-                                  details={'files': [{'path': path, 'age': round(age, 1)}
-                                                     for path, age in found.old.items()]}))
+                                  details=listed([{'path': path, 'age': round(age, 1)}
+                                                  for path, age in found.old.items()], found.old.count)))
     total = found.bytes
     if budget is not None:
         status = CRITICAL if total > budget else WARNING if total > 0.9 * budget else OK
@@ -406,13 +487,15 @@ def main():
                                    warning=round(0.9 * budget / 1048576.0, 2),
                                    critical=round(budget / 1048576.0, 2)))
     if params['logrotate_config']:
-        duplicates = dict((path, refs) for path, refs in sorted(targets.items()) if len(refs) > 1)
+        duplicates = [(path, refs) for path, refs in sorted(targets.items()) if len(refs) > 1]
         if params['paths']:
             checks.append(count_check('uncovered', found.uncovered.count, 'log files no logrotate configuration '
-                                      'covers', details={'files': [path for path, _none in found.uncovered.items()]}))
+                                      'covers', details=listed([path for path, _none in found.uncovered.items()],
+                                                               found.uncovered.count)))
+        shown, omitted = bounded(duplicates, limit)
         checks.append(count_check('duplicates', len(duplicates), 'log files two logrotate configurations '
                                   'cover (logrotate refuses them)', warning=None, critical=0,
-                                  details={'files': duplicates}))
+                                  details={'files': dict(shown), 'omitted': omitted}))
         if params['logrotate_debug']:
             rc, out, err = logrotate_debug(module, params['logrotate_bin'], params['logrotate_config'])
             status, errors = debug_outcome(rc, out, err)
@@ -422,23 +505,24 @@ def main():
                                                                 '; '.join(errors[:5])),
                                        value=rc, details={'rc': rc, 'errors': errors[:50]}))
     if problems:
+        shown, omitted = bounded(sorted(problems.items()), limit)
         checks.append(check_result('paths', KIND, 'unknown', '%d path%s cannot be read: %s' % (
             len(problems), '' if len(problems) == 1 else 's',
-            '; '.join('%s: %s' % item for item in sorted(problems.items())[:10])),
-            value=len(problems), details={'problems': problems}))
+            '; '.join('%s: %s' % item for item in shown[:10])),
+            value=len(problems), details={'problems': dict(shown), 'omitted': omitted}))
 
-    changed = bool(plan['compress'] or plan['delete'] or plan['policies'])
+    acting = found.plan.count()
+    changed = bool(acting or plan['policies'])
     diff = []
-    if plan['compress'] or plan['delete']:
-        diff.append({'before_header': 'log files', 'after_header': 'log files after compression and deletion',
-                     'before': ''.join('%s\n' % e['path'] for e in plan['compress'] + plan['delete']),
-                     'after': ''.join('%s\n' % e['dest'] for e in plan['compress'])})
+    if acting and module._diff:
+        diff.append(found.plan.diff())  # every file, whatever list_limit
     for policy, text, current, policy_changed, _mode in policy_plans:
         if policy_changed:
             diff.append({'before_header': policy['dest'], 'after_header': policy['dest'],
                          'before': current or '', 'after': text})
     compressed, deleted = [], []
-    result = dict(changed=changed, plan=plan, compressed=compressed, deleted=deleted,
+    done = {'counts': {COMPRESS: 0, DELETE: 0}, 'bytes': {COMPRESS: 0, 'written': 0, DELETE: 0}, 'truncated': False}
+    result = dict(changed=changed, plan=plan, compressed=compressed, deleted=deleted, done=done,
                   files={'count': found.count, 'bytes': total})
     if module._diff:
         result['diff'] = diff
@@ -446,18 +530,33 @@ def main():
     # ---- act ----
     if changed and not module.check_mode:
         failures = []
-        for entry in plan['compress']:
+        # every planned file, in path order; the result lists the first list_limit of what was done
+        bound = list_bound(limit)
+        for path, size, _age, _code in found.plan.records(COMPRESS):
             try:
-                compressed.append(compress_file(entry['path'], params['compress_format'],
-                                                params['compress_level']))
+                dest = compress_file(path, params['compress_format'], params['compress_level'])
             except (IOError, OSError) as exc:
-                failures.append('cannot compress %s: %s' % (entry['path'], exc))
-        for entry in plan['delete']:
+                failures.append('cannot compress %s: %s' % (path, exc))
+                continue
+            done['counts'][COMPRESS] += 1
+            done['bytes'][COMPRESS] += size
             try:
-                os.unlink(entry['path'])
-                deleted.append(entry['path'])
+                done['bytes']['written'] += os.lstat(dest).st_size
+            except OSError:
+                pass
+            if len(compressed) < bound:
+                compressed.append(dest)
+        for path, size, _age, _code in found.plan.records(DELETE):
+            try:
+                os.unlink(path)
             except OSError as exc:
-                failures.append('cannot delete %s: %s' % (entry['path'], exc))
+                failures.append('cannot delete %s: %s' % (path, exc))
+                continue
+            done['counts'][DELETE] += 1
+            done['bytes'][DELETE] += size
+            if len(deleted) < bound:
+                deleted.append(path)
+        done['truncated'] = done['counts'][COMPRESS] > len(compressed) or done['counts'][DELETE] > len(deleted)
         for policy, text, _current, policy_changed, mode in policy_plans:
             if policy_changed:
                 try:
@@ -467,7 +566,11 @@ def main():
                     failures.append('cannot write %s: %s' % (policy['dest'], exc))
         if failures:
             summary = summarize(checks)
-            module.fail_json(msg='; '.join(failures), checks=checks, status=summary['status'],
+            shown, omitted = bounded(failures, min(limit or 10, 10))
+            module.fail_json(msg='%d action%s failed: %s%s' % (len(failures), '' if len(failures) == 1 else 's',
+                                                               '; '.join(shown),
+                                                               ' (and %d more)' % omitted if omitted else ''),
+                             checks=checks, status=summary['status'],
                              counts=summary['counts'], **result)
     summary = summarize(checks)
     for check in checks:

@@ -104,9 +104,7 @@ def fast_report(paths, patterns, log_patterns, blocks, sample=100, fmt='gzip'):
                              live_patterns=log_patterns, targets=logrotate.block_targets(blocks),
                              compress_after=OPTIONS['compress_after'], delete_after=OPTIONS['delete_after'],
                              fmt=fmt, problems=problems, sample=sample)
-    held = logrotate.open_for_writing(found.candidates) if found.candidates else set()
-    plan = logrotate.plan_maintenance(found.candidates, NOW, OPTIONS['compress_after'], OPTIONS['delete_after'],
-                                      fmt, held, dest_exists=found.dest_exists)
+    plan = found.plan.full()
     return {'count': found.count, 'bytes': found.bytes,
             'large': [found.large.count, found.large.items()],
             'old': [found.old.count, [(p, round(age, 1)) for p, age in found.old.items()]],
