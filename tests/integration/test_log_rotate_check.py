@@ -180,3 +180,113 @@ def test_duplicates_and_uncovered_are_reported(run_module, tree, tmp_path):
     run = run_module('runbook.ops.log_rotate_check', {'paths': [str(tree)], 'logrotate_config': [str(confd)]})
     uncovered = run.check('uncovered')
     assert names(uncovered['details']['files'], key=None) == ['b.log', 'e.log', 'open.log']
+
+
+def make_big_tree(root):
+    """90 files in three directories with real mtimes: 40 logs to compress (8-29 days), 20
+    compressed ones past 30 days and 10 logs past 45 days to delete, 2 logs whose compressed
+    name exists (skipped), 18 young logs; returns {action: set of paths}."""
+    now = time.time()
+    expected = {'compress': set(), 'delete': set(), 'skipped': set(), 'young': set()}
+    for index in range(90):
+        directory = root / ('d%d' % (index % 3)) / ('e%d' % (index % 2))
+        directory.mkdir(parents=True, exist_ok=True)
+        if index < 40:
+            name, age, action = 'app%02d.log' % index, 8 + index % 22, 'compress'
+        elif index < 60:
+            name, age, action = 'app%02d.log.1.gz' % index, 31 + index % 20, 'delete'
+        elif index < 70:
+            name, age, action = 'app%02d.log' % index, 46 + index % 10, 'delete'
+        elif index < 72:
+            name, age, action = 'app%02d.log' % index, 10, 'skipped'
+            (directory / (name + '.gz')).write_bytes(gzip.compress(b'older copy\n'))
+            os.utime(str(directory / (name + '.gz')), (now - DAY, now - DAY))
+        else:
+            name, age, action = 'app%02d.log' % index, index % 7, 'young'
+        path = directory / name
+        if name.endswith('.gz'):
+            path.write_bytes(gzip.compress(b'rotated %d\n' % index))
+        else:
+            path.write_text('line %d\n' % index * (index + 1))
+        os.utime(str(path), (now - age * DAY, now - age * DAY))
+        expected[action].add(str(path))
+    return expected
+
+
+def test_plan_over_the_list_limit_counts_all_lists_some_and_acts_on_all(run_module, tmp_path):
+    logs = tmp_path / 'big'
+    expected = make_big_tree(logs)
+    sizes = dict((p, os.path.getsize(p)) for paths in expected.values() for p in paths)
+    args = {'paths': [str(logs)], 'compress_after': '7d', 'delete_after': '30d', 'logrotate_config': [],
+            'max_age': '7d', 'list_limit': 5}
+
+    check = run_module('runbook.ops.log_rotate_check', args, check=True, diff=True)
+    assert check.rc == 0 and check.result['changed'] is True, check
+    plan = check.result['plan']
+    # exact counts and bytes of every planned file; the lists carry the first 5 in path order
+    assert plan['counts'] == {'compress': 40, 'delete': 30, 'skipped': 2}
+    for action in ('compress', 'delete', 'skipped'):
+        assert plan['bytes'][action] == sum(sizes[p] for p in expected[action])
+        listed = [e['path'] for e in plan[action]]
+        assert listed == sorted(expected[action])[:5]
+        assert plan['omitted'][action] == len(expected[action]) - len(listed)
+    assert plan['truncated'] is True and plan['limit'] == 5
+    assert plan['compress'][0]['dest'] == plan['compress'][0]['path'] + '.gz'
+    # the diff lists every file to compress or delete, whatever the limit
+    diff = check.result['diff'][0]
+    assert sorted(diff['before'].splitlines()) == sorted(expected['compress'] | expected['delete'])
+    assert sorted(diff['after'].splitlines()) == sorted(p + '.gz' for p in expected['compress'])
+    # the checks' file lists are bounded too, their counts exact
+    old = check.check('old_files')
+    assert old['value'] == 72 and len(old['details']['files']) == 5 and old['details']['omitted'] == 67
+    assert check.result['done'] == {'counts': {'compress': 0, 'delete': 0},
+                                    'bytes': {'compress': 0, 'written': 0, 'delete': 0}, 'truncated': False}
+    assert all(os.path.exists(p) for paths in expected.values() for p in paths)  # check mode changed nothing
+
+    # without --diff, check mode lists no more than the limit (the alias plan_limit names the same option)
+    quiet = run_module('runbook.ops.log_rotate_check', dict((k, v) for k, v in args.items() if k != 'list_limit'),
+                       check=True)
+    assert 'diff' not in quiet.result and quiet.result['plan']['limit'] == 100  # the default
+    assert len(quiet.result['plan']['compress']) == 40  # under the default limit: all listed
+    without_limit = dict((k, v) for k, v in args.items() if k != 'list_limit')
+    alias = run_module('runbook.ops.log_rotate_check', dict(without_limit, plan_limit=3), check=True)
+    assert alias.rc == 0, alias
+    assert [len(alias.result['plan'][a]) for a in ('compress', 'delete', 'skipped')] == [3, 3, 2]
+
+    contents = dict((p, open(p, 'rb').read()) for p in expected['compress'])
+    run = run_module('runbook.ops.log_rotate_check', args)
+    assert run.rc == 0 and run.result['changed'] is True, run
+    done = run.result['done']
+    assert done['counts'] == {'compress': 40, 'delete': 30} and done['truncated'] is True
+    assert done['bytes']['compress'] == plan['bytes']['compress'] and done['bytes']['delete'] == plan['bytes']['delete']
+    assert run.result['compressed'] == sorted(p + '.gz' for p in expected['compress'])[:5]
+    assert run.result['deleted'] == sorted(expected['delete'])[:5]
+    # every planned file was acted on, not only the listed ones
+    for path in expected['compress']:
+        assert not os.path.exists(path)
+        with gzip.open(path + '.gz', 'rb') as stream:
+            assert stream.read() == contents[path]
+    for path in expected['delete']:
+        assert not os.path.exists(path)
+    assert done['bytes']['written'] == sum(os.path.getsize(p + '.gz') for p in expected['compress'])
+    for path in expected['skipped'] | expected['young']:
+        assert os.path.exists(path)
+
+    again = run_module('runbook.ops.log_rotate_check', args)
+    assert again.rc == 0 and again.result['changed'] is False, again
+    assert again.result['plan']['counts'] == {'compress': 0, 'delete': 0, 'skipped': 2}
+    assert again.result['done']['counts'] == {'compress': 0, 'delete': 0}
+
+
+def test_list_limit_zero_lists_all_and_a_negative_one_is_refused(run_module, tmp_path):
+    logs = tmp_path / 'big'
+    expected = make_big_tree(logs)
+    args = {'paths': [str(logs)], 'compress_after': '7d', 'delete_after': '30d', 'logrotate_config': []}
+    every = run_module('runbook.ops.log_rotate_check', dict(args, list_limit=0), check=True)
+    assert every.rc == 0, every
+    plan = every.result['plan']
+    assert sorted(e['path'] for e in plan['delete']) == sorted(expected['delete'])
+    assert plan['truncated'] is False and plan['limit'] == 0
+    refused = run_module('runbook.ops.log_rotate_check', dict(args, list_limit=-1))
+    assert refused.result['failed'] and 'list_limit -1 is negative' in refused.result['msg'], refused
+    assert all(os.path.exists(p) for paths in expected.values() for p in paths)
