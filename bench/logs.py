@@ -23,13 +23,14 @@ Then runs, alternating and repeated (median of --rounds), each in a fresh proces
            logrotate configuration, then the JSON of the result)  vs  find -printf of the same
            fields (size, mtime, mode, uid, gid, path)                             target <= 2
            glob: the same report with paths: [<tree>/d*/*.log] instead of the directory
-           plan: the same plus compress_after 7d / delete_after 30d (the /proc scan and the
-           plan; this tree was never cleaned, so the plan lists most files)
+           plan: the same plus compress_after 7d / delete_after 30d as check mode plans (the
+           /proc scan and the plan; this tree was never cleaned, so most files are in the plan:
+           exact counts and bytes, the first list_limit (default 100) files listed)   target <= 2
            memory: peak RSS (wait4) of report and plan at --files / 10 and --files files
-           ansible: the module in a real ansible-playbook run (report options; and planning in
-           check mode)  vs  the same play running `find -printf > /dev/null` through
-           ansible.builtin.shell, and running ansible.builtin.ping (Ansible's fixed cost);
-           skip with --skip-ansible
+           ansible: the module in a real ansible-playbook run (report options; planning in
+           check mode, target <= 2; and planning with --check --diff, which lists every file)
+           vs  the same play running `find -printf > /dev/null` through ansible.builtin.shell,
+           and running ansible.builtin.ping (Ansible's fixed cost); skip with --skip-ansible
 
 "log_scan logic" is plugins/module_utils/logscan.py run by a fresh python (interpreter
 start and imports included, Ansible's per-task cost not: that is bench/daily_run.py's
@@ -69,12 +70,12 @@ from ansible_collections.runbook.ops.plugins.module_utils import logrotate
 spec = json.loads(sys.argv[1])
 now = time.time()
 targets = logrotate.block_targets(logrotate.read_config_set([spec['config']]))
+limit = spec['list_limit']
 found = logrotate.survey(spec['paths'], ['*'], now, max_size=spec['max_size'], max_age=spec['max_age'],
                          live_patterns=['*.log'], targets=targets, compress_after=spec.get('compress_after'),
-                         delete_after=spec.get('delete_after'))
-held = logrotate.open_for_writing(found.candidates) if found.candidates else set()
-plan = logrotate.plan_maintenance(found.candidates, now, spec.get('compress_after'), spec.get('delete_after'),
-                                  'gzip', held, dest_exists=found.dest_exists)
+                         delete_after=spec.get('delete_after'), sample=logrotate.list_bound(limit),
+                         plan_limit=limit, keep_plan=False)
+plan = found.plan.result()
 result = {'files': {'count': found.count, 'bytes': found.bytes}, 'plan': plan, 'checks': [
     {'name': 'large_files', 'value': found.large.count,
      'details': {'files': [{'path': p, 'size': v} for p, v in found.large.items()]}},
@@ -84,9 +85,11 @@ result = {'files': {'count': found.count, 'bytes': found.bytes}, 'plan': plan, '
      'details': {'files': [p for p, _none in found.uncovered.items()]}}]}
 text = json.dumps(result)
 print(json.dumps({'files': found.count, 'large': found.large.count, 'old': found.old.count,
-                  'uncovered': found.uncovered.count, 'compress': len(plan['compress']),
-                  'delete': len(plan['delete']), 'json_bytes': len(text)}))
+                  'uncovered': found.uncovered.count, 'compress': plan['counts']['compress'],
+                  'delete': plan['counts']['delete'], 'listed': len(plan['compress']) + len(plan['delete']),
+                  'json_bytes': len(text)}))
 '''
+LIST_LIMIT = 100  # log_rotate_check's default list_limit
 FIND = "find %s -type f -printf '%%s %%T@ %%m %%U %%G %%p\\n' > /dev/null"
 
 
@@ -209,7 +212,8 @@ def last_timestamp(path):
 
 
 def rotate_argv(tree, config, plan=False, paths=None):
-    spec = {'paths': paths or [tree], 'config': config, 'max_size': 40, 'max_age': 30 * 86400}
+    spec = {'paths': paths or [tree], 'config': config, 'max_size': 40, 'max_age': 30 * 86400,
+            'list_limit': LIST_LIMIT}
     if plan:
         spec.update(compress_after=7 * 86400, delete_after=30 * 86400)
     return [PYTHON, '-c', ROTATE % {'collections': COLLECTIONS}, json.dumps(spec)]
@@ -274,25 +278,32 @@ def rotate_bench(args):
             'paths': [tree], 'max_size': '40', 'max_age': '30d', 'logrotate_config': [config],
             'logrotate_debug': False, 'compress_after': '7d', 'delete_after': '30d'}}],
             os.path.join(plays, 'plan.yml')) + ' --check'
+        diff = plan.replace(' --check', ' --check --diff')
         shell = ansible_play([{'ansible.builtin.shell': find, 'changed_when': False}], os.path.join(plays, 'find.yml'))
         ping = ansible_play([{'ansible.builtin.ping': {}}], os.path.join(plays, 'ping.yml'))
-        times = {'module': [], 'plan': [], 'find': [], 'ping': []}
+        times = {'module': [], 'plan': [], 'diff': [], 'find': [], 'ping': []}
         for _round in range(args.rounds):
-            for name, command in (('module', module), ('plan', plan), ('find', shell), ('ping', ping)):
+            for name, command in (('module', module), ('plan', plan), ('diff', diff), ('find', shell),
+                                  ('ping', ping)):
                 times[name].append(timed(command, shell=True)[0])
         medians = dict((name, statistics.median(values)) for name, values in times.items())
         ratio = medians['module'] / medians['find']
         summary['ansible'] = {'module_s': round(medians['module'], 3), 'shell_find_s': round(medians['find'], 3),
                               'ping_s': round(medians['ping'], 3), 'ratio': round(ratio, 3), 'target': 2,
                               'plan_check_mode_s': round(medians['plan'], 3),
-                              'plan_ratio': round(medians['plan'] / medians['find'], 3)}
+                              'plan_ratio': round(medians['plan'] / medians['find'], 3), 'plan_target': 2,
+                              'plan_diff_s': round(medians['diff'], 3),
+                              'plan_diff_ratio': round(medians['diff'] / medians['find'], 3)}
         print('ansible playbook with log_rotate_check %.2fs  with shell find -printf %.2fs  ratio %.2f (target <= 2: '
               '%s); with ping %.2fs (the fixed cost)'
               % (medians['module'], medians['find'], ratio, verdict(ratio, 2), medians['ping']))
+        planned = summary['plan']['counts']['compress'] + summary['plan']['counts']['delete']
+        ratio = medians['plan'] / medians['find']
         print('ansible playbook with log_rotate_check --check planning (compress 7d, delete 30d) %.2fs  ratio %.2f '
-              'to shell find (the plan lists %d files: AnsibleModule.exit_json walks every value)'
-              % (medians['plan'], medians['plan'] / medians['find'],
-                 summary['plan']['counts']['compress'] + summary['plan']['counts']['delete']))
+              'to shell find (target <= 2: %s; %d files planned, %d listed)'
+              % (medians['plan'], ratio, verdict(ratio, 2), planned, summary['plan']['counts']['listed']))
+        print('ansible playbook with log_rotate_check --check --diff %.2fs  ratio %.2f to shell find (the diff lists '
+              'all %d files)' % (medians['diff'], medians['diff'] / medians['find'], planned))
     return summary
 
 
