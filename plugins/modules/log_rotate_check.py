@@ -109,7 +109,7 @@ options:
     type: str
   list_limit:
     description:
-      - How many files each list of the result carries at most (the first in path order):
+      - How many files each list of the result carries at most, the first in path order, in
         RV(plan.compress), RV(plan.delete), RV(plan.skipped), RV(compressed), RV(deleted) and
         the files in the checks' C(details). Counts and bytes stay exact (RV(plan.counts),
         RV(plan.bytes), RV(done)) and RV(plan.omitted) says how many files each list left out.
