@@ -26,6 +26,22 @@ _CHECK_KEYS = ('name', 'kind', 'status', 'value', 'unit', 'warning', 'critical',
                'duration_ms', 'details')
 
 
+def with_lost_hosts(results, pings):
+    """``results`` ({host: registered health_probe result}) with every host that did not
+    answer when asked again (``pings``: {host: its registered ping result}) as unreachable.
+    A host lost in the middle of its probes (powered off, container stopped, network gone)
+    leaves a module failure rather than an unreachable result; the ping tells it from a
+    call that failed on a host that still answers."""
+    merged = dict(results)
+    for host, ping in (pings or {}).items():
+        if host in merged and isinstance(ping, dict) and ping.get('unreachable'):
+            before = merged[host] if isinstance(merged[host], dict) else {}
+            merged[host] = {'unreachable': True, 'msg': 'lost during the probes (%s); now: %s' % (
+                str(before.get('msg') or 'no result').strip(),
+                str(ping.get('msg') or 'no answer').split('.')[0].strip())}
+    return merged
+
+
 def host_entry(host, result):
     """One host's part of the report from its registered health_probe result."""
     if not isinstance(result, dict) or not result:

@@ -4,6 +4,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from ansible_collections.runbook.ops.plugins.module_utils.checks import check_result
+from ansible_collections.runbook.ops.plugins.module_utils import report as report_module
 from ansible_collections.runbook.ops.plugins.module_utils.report import (
     build_report, host_entry, render_json, render_junit, render_markdown,
 )
@@ -107,3 +108,20 @@ def test_junit_failures_errors_and_warnings():
     assert memory.find('system-out').text == 'WARNING: memory usage is 88 % (warning > 85 %)'
     assert suites['gone'].find('testcase/error').get('type') == 'unreachable'
     assert suites['typo'].find('testcase/error').get('type') == 'error'
+
+
+
+def test_hosts_that_do_not_answer_again_are_unreachable():
+    results = {'ok': {'checks': []}, 'lost': {'failed': True, 'msg': 'MODULE FAILURE\nSee stdout'},
+               'crashed': {'failed': True, 'msg': 'MODULE FAILURE'}}
+    pings = {'ok': {'skipped': True, 'changed': False},
+             'lost': {'unreachable': True, 'msg': 'Failed to create temporary directory. In some cases'},
+             'crashed': {'ping': 'pong'}}
+    merged = report_module.with_lost_hosts(results, pings)
+    assert merged['lost'] == {'unreachable': True, 'msg': 'lost during the probes (MODULE FAILURE\nSee stdout); '
+                                                          'now: Failed to create temporary directory'}
+    assert merged['crashed'] == results['crashed'] and merged['ok'] == results['ok']
+    assert host_entry('lost', merged['lost'])['status'] == 'unreachable'
+    assert host_entry('crashed', merged['crashed'])['status'] == 'error'
+    assert report_module.with_lost_hosts(results, {}) == results
+    assert report_module.with_lost_hosts(results, {'elsewhere': {'unreachable': True}}) == results
