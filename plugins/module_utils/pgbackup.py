@@ -38,6 +38,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.backup import (
     partial_dirs, remove_tree, seal_tree, select_retention, utcnow, validate_retention, write_json_atomic,
 )
 from ansible_collections.runbook.ops.plugins.module_utils.backup import summary as backup_summary
+from ansible_collections.runbook.ops.plugins.module_utils import pgproperties as props
 
 try:
     import psycopg2
@@ -61,6 +62,7 @@ COMPRESSOR = {'gzip': 'gzip', 'zstd': 'zstd', 'lz4': 'lz4'}
 PLAIN_END = b'-- PostgreSQL database dump complete'
 NAME_MAX = 63
 DUPLICATE_DATABASE = '42P04'
+INSUFFICIENT_PRIVILEGE = '42501'
 
 
 class LoginError(BackupError):
@@ -637,20 +639,23 @@ def scratch_name(database, purpose, when):
     return database[:NAME_MAX - len(suffix)] + suffix
 
 
-def create_database(admin, name, template='template0'):
+def create_database(admin, name, template='template0', create=None):
+    """CREATE DATABASE from ``template`` with the owner, encoding, locale and tablespace
+    of ``create`` (pgproperties.plan_properties; None: the server's defaults)."""
     with admin.cursor() as cursor:
-        cursor.execute(sql.SQL('CREATE DATABASE {} TEMPLATE {}').format(sql.Identifier(name), sql.Identifier(template)))
+        cursor.execute(props.create_statement(name, create or {}, template))
 
 
-def create_scratch_database(admin, database, purpose, when):
-    """Create a new, unused scratch database and return its name.  A name already taken
-    (another run's database) is never dropped: another name is tried."""
+def create_scratch_database(admin, database, purpose, when, create=None):
+    """Create a new, unused scratch database (with ``create`` as create_database) and
+    return its name.  A name already taken (another run's database) is never dropped:
+    another name is tried."""
     tried = 0
     while tried < 5:
         tried += 1
         name = scratch_name(database, purpose, when)
         try:
-            create_database(admin, name)
+            create_database(admin, name, create=create)
             return name
         except psycopg2.Error as exc:
             if exc.pgcode != DUPLICATE_DATABASE:
@@ -699,25 +704,75 @@ def prove_database(login, database, manifest, assertions, tables=None):
     return counts, problems
 
 
+def login_facts(admin):
+    """(current user, the roles that exist, the roles the current user may make a
+    database's owner: all of them for a superuser, else the roles it is a member of)."""
+    with admin.cursor() as cursor:
+        cursor.execute('SELECT current_user, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user')
+        user, superuser = cursor.fetchone()
+        roles = props.existing_roles(cursor)
+        if superuser:
+            return user, roles, roles
+        cursor.execute("SELECT rolname FROM pg_catalog.pg_roles WHERE pg_catalog.pg_has_role(current_user, oid, "
+                       "'MEMBER')")
+        return user, roles, set(row[0] for row in cursor.fetchall())
+
+
+def drill_properties(record, roles, login_user):
+    """What a restore test reports of the backup's database properties: whether they
+    are recorded, the roles they name that this server lacks, warnings.  The scratch
+    database itself gets only the recorded encoding and locale (the data is proven
+    under the collation it has in production), is owned by the login user and only it
+    may connect: no application role can reach a drill database by accident."""
+    plan = props.plan_properties(record, roles, login_user, drill=True)
+    report = {'recorded': record is not None, 'owner': (record or {}).get('owner'),
+              'missing_roles': plan['missing_roles'], 'warnings': []}
+    if record is None:
+        report['warnings'].append(
+            'the backup has no record of the database-level properties (owner, GRANTs, settings, comment, '
+            'connection limit; taken by an older pg_backup): a restore of it cannot bring them back; take a new '
+            'backup')
+    elif plan['missing_roles']:
+        report['warnings'].append(
+            'the backup names roles that do not exist on this server: %s; a restore here would skip their GRANTs '
+            'and settings (and own the database by %s if the owner is among them): create them first '
+            '(pg_dumpall --globals-only on the source server)' % (', '.join(plan['missing_roles']), login_user))
+    return plan, report
+
+
 def restore_test(login, bindir, backup_dir, manifest, maintenance_db, jobs=2, assertions=None, now=None):
     """Restore into a scratch database, prove it, drop it.  Returns a dict with
-    status, rto_seconds, scratch database, problems."""
-    database = (manifest.get('postgresql') or {}).get('database') or 'db'
+    status, rto_seconds, scratch database, problems and the database properties report
+    (drill_properties)."""
+    details = manifest.get('postgresql') or {}
+    database = details.get('database') or 'db'
     env = tool_env(login)
     admin = admin_connection(login, maintenance_db)
     started = time.monotonic()
     problems = []
     restore_seconds = None
     scratch = None
+    report = None
     try:
-        scratch = create_scratch_database(admin, database, 'verify', now or utcnow())
+        user, roles = login_facts(admin)[:2]
+        plan, report = drill_properties(details.get('database_properties'), roles, user)
         try:
-            run_pipeline(restore_commands(bindir, backup_dir, manifest, scratch, jobs=jobs), env)
-        except BackupError as exc:
-            problems.append('restoring into the scratch database %s failed: %s' % (scratch, exc))
-        restore_seconds = time.monotonic() - started
-        if not problems:
-            problems += prove_database(login, scratch, manifest, assertions)[1]
+            scratch = create_scratch_database(admin, database, 'verify', now or utcnow(), create=plan['create'])
+        except psycopg2.Error as exc:
+            locale = ', '.join('%s %s' % (k, plan['create'][k]) for k in props.LOCALE_FIELDS if plan['create'].get(k))
+            problems.append('cannot create a database with the backup\'s encoding and locale (%s) on this server: '
+                            '%s; a restore here fails the same way (install the locale, or restore with '
+                            'properties=none)' % (locale, ' '.join(str(exc).split())))
+        if scratch:
+            with admin.cursor() as cursor:
+                cursor.execute(sql.SQL('REVOKE ALL ON DATABASE {} FROM PUBLIC').format(sql.Identifier(scratch)))
+            try:
+                run_pipeline(restore_commands(bindir, backup_dir, manifest, scratch, jobs=jobs), env)
+            except BackupError as exc:
+                problems.append('restoring into the scratch database %s failed: %s' % (scratch, exc))
+            restore_seconds = time.monotonic() - started
+            if not problems:
+                problems += prove_database(login, scratch, manifest, assertions)[1]
     finally:
         try:
             if scratch:
@@ -726,7 +781,7 @@ def restore_test(login, bindir, backup_dir, manifest, maintenance_db, jobs=2, as
             admin.close()
     return {'status': FAILED if problems else PASSED, 'problems': problems, 'scratch_database': scratch,
             'restore_seconds': round(restore_seconds, 3) if restore_seconds is not None else None,
-            'rto_seconds': round(time.monotonic() - started, 3)}
+            'rto_seconds': round(time.monotonic() - started, 3), 'database_properties': report}
 
 
 # ---- verification of a stored backup ---------------------------------------------
@@ -1023,6 +1078,9 @@ class PgBackup:
         test = record.get('restore_test')
         if test:
             self.result['rto_seconds'] = test.get('rto_seconds')
+            warnings = (test.get('database_properties') or {}).get('warnings') or []
+            if warnings:
+                self.result.setdefault('warnings', []).extend(warnings)
 
     def _take(self, backups, info, bindir, dump_major, dump_version):
         params = self.params
@@ -1047,6 +1105,8 @@ class PgBackup:
             partial = new_partial_dir(self.directory, name)
             snapshot = Snapshot(self.login, params['database'])
             try:
+                with snapshot.connection.cursor() as cursor:
+                    properties = props.read_properties(cursor, params['database'])
                 tables = select_tables(snapshot.tables(), params.get('include_tables'), params.get('exclude_tables'))
                 plan, known, counts = dump_into(partial, params, self.login, bindir, dump_major,
                                                 params['database'], snapshot, tables)
@@ -1071,6 +1131,9 @@ class PgBackup:
                     'exclude_tables': params.get('exclude_tables') or [],
                     'snapshot': snapshot.id, 'tables': counts,
                     'total_rows': sum(counts.values()) if counts else 0,
+                    # owner, encoding, locale, GRANTs, settings, comment: what pg_dump without
+                    # --create leaves out (pgproperties.py); absent in older manifests
+                    'database_properties': properties,
                 },
             }
             level = params.get('verify') or 'archive'
@@ -1097,6 +1160,7 @@ class PgBackup:
                 remove_tree(partial)
         self.result['changed'] = True
         self.result['taken'] = {'name': name, 'path': final, 'files': files, 'tables': counts,
+                                'database_properties': properties,
                                 'duration_seconds': manifest['duration_seconds'],
                                 'size': sum(f['size'] for f in files)}
         if level == 'restore_test':
@@ -1119,11 +1183,6 @@ __all__ = ['BackupError', 'LoginError', 'PgBackup', 'VerificationFailed', 'find_
 
 # ---- restoring a backup over a database -------------------------------------------
 
-def _set_comment(admin, database, text):
-    with admin.cursor() as cursor:
-        cursor.execute(sql.SQL('COMMENT ON DATABASE {} IS {}').format(sql.Identifier(database), sql.Literal(text)))
-
-
 def _database_comment(admin, database):
     with admin.cursor() as cursor:
         cursor.execute("SELECT pg_catalog.shobj_description(oid, 'pg_database') FROM pg_catalog.pg_database "
@@ -1132,20 +1191,29 @@ def _database_comment(admin, database):
     return row[0] if row else None
 
 
-def _rename_database(admin, old, new):
-    with admin.cursor() as cursor:
-        cursor.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(sql.Identifier(old), sql.Identifier(new)))
-
-
-def _rename_pair(admin, target, replaced, new):
-    """Move ``target`` aside to ``replaced`` and ``new`` into its place in ONE transaction
-    (ALTER DATABASE RENAME is transactional): either both renames happen or neither."""
+def _rename_pair(admin, target, replaced, new, final, statements=()):
+    """Move ``target`` aside to ``replaced`` (when ``target`` is not None) and ``new``
+    into its place (``final``), then run ``statements`` (the database's properties), in
+    ONE transaction (ALTER DATABASE RENAME, OWNER, SET, GRANT and COMMENT are all
+    transactional): either both renames happen or neither.  Each statement runs under a
+    savepoint: one that fails is undone alone and returned as {statement, error}."""
     admin.autocommit = False
+    failed = []
     try:
         with admin.cursor() as cursor:
             rename = sql.SQL('ALTER DATABASE {} RENAME TO {}')
-            cursor.execute(rename.format(sql.Identifier(target), sql.Identifier(replaced)))
-            cursor.execute(rename.format(sql.Identifier(new), sql.Identifier(target)))
+            if target is not None:
+                cursor.execute(rename.format(sql.Identifier(target), sql.Identifier(replaced)))
+            cursor.execute(rename.format(sql.Identifier(new), sql.Identifier(final)))
+            for statement in statements:
+                cursor.execute('SAVEPOINT runbook_property')
+                try:
+                    cursor.execute(statement)
+                except psycopg2.Error as exc:
+                    cursor.execute('ROLLBACK TO SAVEPOINT runbook_property')
+                    failed.append({'statement': statement.as_string(admin), 'error': ' '.join(str(exc).split())})
+                else:
+                    cursor.execute('RELEASE SAVEPOINT runbook_property')
         admin.commit()
     except BaseException:
         try:
@@ -1158,6 +1226,7 @@ def _rename_pair(admin, target, replaced, new):
             admin.autocommit = True
         except psycopg2.Error:
             pass
+    return failed
 
 
 def _allow_connections(admin, database, allow):
@@ -1309,41 +1378,86 @@ class PgRestore:
         finally:
             admin.close()
 
+    def _properties(self, admin, backup, target, exists):
+        """The record to apply, its plan on this server and the statements of the swap
+        transaction (pgproperties.choose_record and plan_properties)."""
+        details = backup['manifest'].get('postgresql') or {}
+        recorded = details.get('database_properties')
+        user, roles, owners = login_facts(admin)
+        with admin.cursor() as cursor:
+            current = props.read_properties(cursor, target) if exists else None
+            marker = props.read_marker(cursor, target) if exists else None
+        source, record, warnings = props.choose_record(self.params.get('properties') or 'backup', recorded,
+                                                       current, target, backup['name'])
+        plan = props.plan_properties(record, roles, user, owners=owners)
+        plan['warnings'] = warnings + plan['warnings']
+        after = props.effective_record(plan, record)
+        report = {'source': source, 'recorded': recorded is not None, 'owner': plan['owner'],
+                  'missing_roles': plan['missing_roles'],
+                  'changed': props.compare(current, after) if current is not None else {}}
+        return current, marker, plan, after, report
+
     def _restore_database(self, admin, bindir, env, backup, target):
         params = self.params
         exists = database_exists(admin, target)
         marker = restore_marker(backup)
-        if exists and not params.get('force') and _database_comment(admin, target) == marker:
+        current, current_marker, plan, after, report = self._properties(admin, backup, target, exists)
+        self.result['properties'] = report
+        if exists and not params.get('force') and marker in (current_marker, _database_comment(admin, target)):
+            # what differs now was changed after that restore: reported, not undone
             self.result['skipped_reason'] = 'database %s was already restored from %s' % (target, backup['name'])
             return self.result
+        statements = props.property_statements(target, plan) + [props.marker_statement(target, marker)]
+        report['apply'] = [statement.as_string(admin) for statement in statements]
+        self.result['warnings'] = list(plan['warnings'])
         new = scratch_name(target, 'restore', self.now)          # the name actually used is set below
         replaced = _unused_name(admin, scratch_name(target, 'replaced', self.now)) if exists else None
         self.result.update(restored_into=new, replaced_database=replaced if params.get('keep_replaced') else None,
                            changed=True,
-                           diff={'before': '%s: %s\n' % (target, 'exists' if exists else 'absent'),
-                                 'after': '%s: restored from %s/%s\n' % (
-                                     target, backup['manifest'].get('label'), backup['name'])})
+                           diff={'before': '%s: %s\n%s' % (target, 'exists' if exists else 'absent',
+                                                           props.describe(current)),
+                                 'after': '%s: restored from %s/%s\n%s' % (
+                                     target, backup['manifest'].get('label'), backup['name'],
+                                     props.describe(after))})
         if self.check_mode:
-            self.result['plan'] = ['verify %s (done: passed)' % backup['path'], 'create database %s' % new,
+            self.result['plan'] = ['verify %s (done: passed)' % backup['path'],
+                                   'create database %s: %s' % (
+                                       new, props.create_statement(new, plan['create']).as_string(admin)),
                                    'restore %s into %s' % (backup['name'], new),
                                    'prove %s: row counts of %d tables and %d assertions'
                                    % (new, len((backup['manifest'].get('postgresql') or {}).get('tables') or {}),
                                       len(params.get('assertions') or [])),
                                    ('rename %s to %s' % (target, replaced)) if exists else None,
                                    'rename %s to %s' % (new, target),
+                                   'in the same transaction: %s' % '; '.join(report['apply']),
                                    ('drop %s' % replaced) if exists and not params.get('keep_replaced') else None]
             self.result['plan'] = [step for step in self.result['plan'] if step]
             return self.result
-        new = create_scratch_database(admin, target, 'restore', self.now)
+        try:
+            new = create_scratch_database(admin, target, 'restore', self.now, create=plan['create'])
+        except psycopg2.Error as exc:
+            raise BackupError('cannot create the database to restore %s into with the backup\'s properties (%s), '
+                              '%s is untouched: %s; fix the cause (a locale or tablespace this server lacks) or '
+                              'restore with properties=none' % (backup['name'], ', '.join(
+                                  '%s %s' % (k, v) for k, v in sorted(plan['create'].items()) if v), target,
+                                  ' '.join(str(exc).split())))
         self.result['restored_into'] = new
         started = time.monotonic()
         try:
+            if plan['acl'] is not None:
+                # nobody but its owner connects to it before the swap sets the recorded GRANTs
+                with admin.cursor() as cursor:
+                    cursor.execute(sql.SQL('REVOKE ALL ON DATABASE {} FROM PUBLIC').format(sql.Identifier(new)))
             try:
                 run_pipeline(restore_commands(bindir, backup['path'], backup['manifest'], new,
                                               jobs=params.get('jobs') or 1), env)
             except BackupError as exc:
-                raise BackupError('restoring %s into the new database %s failed, %s is untouched: %s'
-                                  % (backup['name'], new, target, exc))
+                hint = ''
+                if re.search(r'role "[^"]*" does not exist', str(exc)):
+                    hint = ('; the backup\'s objects name roles this server lacks: create them first '
+                            '(pg_dumpall --globals-only on the source server), then run again')
+                raise BackupError('restoring %s into the new database %s failed, %s is untouched: %s%s'
+                                  % (backup['name'], new, target, exc, hint))
             self.result['restore_seconds'] = round(time.monotonic() - started, 3)
             counts, problems = prove_database(self.login, new, backup['manifest'], params.get('assertions'))
             self.result['tables'] = counts
@@ -1358,29 +1472,33 @@ class PgRestore:
             except psycopg2.Error:
                 pass
             raise
-        self._swap(admin, target, new, replaced)
-        _set_comment(admin, target, marker)
+        failed = self._swap(admin, target, new, replaced, statements)
+        report['not_applied'] = failed
+        for item in failed:
+            self.result['warnings'].append('%s was not applied to %s: %s; run it as a superuser'
+                                           % (item['statement'], target, item['error']))
         if replaced and not params.get('keep_replaced'):
             drop_database(admin, replaced)
         self.result['rto_seconds'] = round(time.monotonic() - started, 3)
         return self.result
 
-    def _swap(self, admin, target, new, replaced):
-        """Put the proven database ``new`` in place of ``target``.  Both renames run in
-        one transaction; whatever fails, nothing is dropped and the error names where the
-        current data and the restored data are."""
+    def _swap(self, admin, target, new, replaced, statements):
+        """Put the proven database ``new`` in place of ``target`` and give it its
+        properties (``statements``).  The renames and the statements run in one
+        transaction; whatever fails of the renames, nothing is dropped and the error names
+        where the current data and the restored data are.  A statement that fails (a
+        privilege the login lacks) is rolled back alone and returned with its error."""
         if replaced is None:
             try:
-                _rename_database(admin, new, target)
+                return _rename_pair(admin, None, None, new, target, statements)
             except psycopg2.Error as exc:
                 raise BackupError('could not rename the restored and proven database %s to %s (%s); the restored '
                                   'data is kept in %s: rename it to %s once the cause is fixed'
                                   % (new, target, ' '.join(str(exc).split()), new, target))
-            return
         try:
             _allow_connections(admin, target, False)
             self.result['terminated_sessions'] = _terminate(admin, target)
-            _rename_pair(admin, target, replaced, new)
+            failed = _rename_pair(admin, target, replaced, new, target, statements)
         except psycopg2.Error as exc:
             reason = ' '.join(str(exc).split())
             try:
@@ -1399,6 +1517,7 @@ class PgRestore:
                               'dropped: the old data of %s is in %s or %s, the restored data in %s or %s'
                               % (target, new, reason, target, target, replaced, new, target))
         _allow_connections(admin, replaced, True)
+        return failed
 
     def _restore_tables(self, admin, bindir, env, backup, target):
         params = self.params

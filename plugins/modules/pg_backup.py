@@ -19,6 +19,12 @@ description:
   - Writes C(manifest.json) beside the dump with every file's size and sha256, the database,
     server and pg_dump versions, start, end, duration and the exact row count of every dumped
     table, counted in the same snapshot that pg_dump dumps (C(pg_export_snapshot)).
+  - Records in the manifest (C(postgresql.database_properties)) what pg_dump without C(--create)
+    leaves out, so that runbook.ops.pg_restore can bring it back - the database's owner,
+    encoding, C(LC_COLLATE), C(LC_CTYPE), locale provider and ICU locale, tablespace, connection
+    limit, GRANTs (C(pg_database.datacl) as aclitem text, null for the default), comment and
+    settings (C(pg_db_role_setting) - C(ALTER DATABASE ... SET) with role null and C(ALTER ROLE ...
+    IN DATABASE ... SET) with its role). Older manifests without it still restore.
   - Checks the exit code of every program in the pipeline, refuses an empty dump and reads the
     new archive's table of contents back (C(pg_restore --list)) before it counts; O(verify=full)
     also decompresses every byte.
@@ -29,6 +35,11 @@ description:
     backup is never deleted and nothing is deleted while the newest backup failed verification.
   - O(state=verified) verifies the newest backup (checksums, archive, optionally a restore test
     into a scratch database) and returns the measured RTO and the RPO.
+  - A restore test creates its scratch database with the backup's recorded encoding and locale,
+    owned by the login user, with C(CONNECT) revoked from C(PUBLIC) and no recorded GRANTs or
+    settings, so that no application can reach it. It reports the record (present, roles this
+    server lacks) in C(verification.restore_test.database_properties) and warns when a restore here
+    could not bring the properties back.
 author:
   - runbook.ops contributors (@runbook)
 extends_documentation_fragment:
@@ -217,9 +228,27 @@ EXAMPLES = r"""
 
 RETURN = r"""
 taken:
-  description: The backup taken by this call (name, path, files with size and sha256, tables, size).
+  description:
+    - The backup taken by this call (name, path, files with size and sha256, tables, size,
+      C(database_properties) as recorded in its manifest).
   returned: when a backup was taken
   type: dict
+  sample:
+    name: 20260301T020000Z
+    database_properties:
+      owner: shop
+      encoding: UTF8
+      collate: C.UTF-8
+      ctype: C.UTF-8
+      locale_provider: libc
+      icu_locale: null
+      tablespace: pg_default
+      connection_limit: 50
+      acl: ["=T/shop", "shop=CTc/shop", "shop_reader=c/shop"]
+      comment: Orders and invoices
+      settings:
+        - {role: null, name: work_mem, value: 64MB}
+        - {role: shop_reader, name: search_path, value: "shop, public"}
 would_take:
   description: In check mode, the backup that would be taken, or null.
   returned: check mode
@@ -250,7 +279,10 @@ skipped_reason:
   returned: always
   type: str
 verification:
-  description: The verification of the new (or newest) backup; status, level, problems.
+  description:
+    - The verification of the new (or newest) backup; status, level, problems. After a restore
+      test, C(restore_test) holds its scratch database, timings and C(database_properties)
+      (C(recorded), C(owner), C(missing_roles), C(warnings)).
   returned: when verified
   type: dict
 rto_seconds:

@@ -29,10 +29,27 @@ description:
   - With O(tables), replaces the rows of those tables only (custom or directory backups), in one
     transaction that also keeps a copy of the old rows and checks the row counts and assertions
     before it commits.
+  - A single-table restore (O(tables)) changes no database-level property.
   - A single-table restore records the backup in each table's comment (replacing the comment the
     table had). Tables whose comment names the same backup are left alone (C(changed=false)) unless
     O(force=true), so a rerun does not replace rows written since.
-  - A database restored from the same backup before (recorded in its comment) is left alone
+  - A whole-database restore brings back the database-level properties that runbook.ops.pg_backup
+    recorded in the manifest (pg_dump without C(--create) leaves them out). The new database is
+    created from C(template0) with the recorded owner, encoding, C(LC_COLLATE), C(LC_CTYPE), locale
+    provider and tablespace; the recorded GRANTs on the database (C(pg_database.datacl), replayed
+    exactly, in their order), settings (C(ALTER DATABASE ... SET), C(ALTER ROLE ... IN DATABASE ...
+    SET)), connection limit and comment are applied in the transaction that swaps it in. Until then
+    only its owner (and superusers) may connect to it when the record revokes the default
+    C(CONNECT) of C(PUBLIC). See O(properties) for what wins when the replaced database differs.
+  - Roles the record names that do not exist on this server (a restore onto a server without the
+    globals) are skipped, each with a warning that names the role and the fix; a missing owner falls
+    back to the login user. A property statement the login may not run (for example C(ALTER ROLE ...
+    IN DATABASE) without superuser) is rolled back alone and returned as a warning with its SQL. The
+    restore itself never fails for a property.
+  - A backup taken before pg_backup recorded the properties still restores, with a warning naming
+    what it cannot restore; the restored database keeps the properties of the database it replaces.
+  - A database restored from the same backup before (recorded in its setting
+    C(runbook_ops.restored_from), or, by older versions, in its comment) is left alone
     (C(changed=false)) unless O(force=true).
 author:
   - runbook.ops contributors (@runbook)
@@ -104,6 +121,21 @@ options:
   pg_bin_dir:
     description: The directory of pg_restore and psql (see runbook.ops.pg_backup).
     type: path
+  properties:
+    description:
+      - Which database-level properties (owner, encoding and locale, tablespace, GRANTs, settings,
+        connection limit, comment) the restored database gets. Ignored with O(tables).
+      - C(backup), the ones recorded in the backup - the database as it was backed up. When the
+        replaced database differs, the backup wins and RV(properties.changed) lists every
+        difference. A backup without a record (older pg_backup) keeps the replaced database's.
+      - C(current), the ones of the database being replaced (with the backup's encoding and
+        locale), for example to restore a production backup onto a staging server whose roles and
+        grants differ; the backup's when there is no such database.
+      - C(none), the server's defaults, owned by the login user (what restores did before the record existed), for
+        example when this server lacks the recorded locale.
+    type: str
+    choices: [backup, current, none]
+    default: backup
 notes:
   - Swapping a database in terminates the sessions connected to the database it replaces.
 seealso:
@@ -117,6 +149,12 @@ EXAMPLES = r"""
     label: shop
     assertions:
       - SELECT count(*) > 0 FROM orders
+
+- name: Restore a production backup onto staging, keeping staging's owner and grants
+  runbook.ops.pg_restore:
+    backup_root: /var/backups/postgres
+    label: shop
+    properties: current
 
 - name: Put back one table from last night's backup (004)
   runbook.ops.pg_restore:
@@ -151,6 +189,29 @@ replaced_database:
   description: The name the replaced database was kept under, or null.
   returned: whole-database restores
   type: str
+properties:
+  description:
+    - The database-level properties of a whole-database restore. C(source) is C(backup),
+      C(current), C(none), C(replaced) (an older backup without a record, so the replaced database's)
+      or C(unrecorded) (neither); C(recorded) whether the backup has a record; C(owner) the owner
+      the restored database gets; C(missing_roles) the roles named by the record that this server
+      lacks (their GRANTs and settings are skipped); C(changed) each property that differs between
+      the replaced database and the restored one (C({before, after})); C(apply) the SQL run in the
+      swap transaction (in check mode, the SQL a real run would run); C(not_applied) statements
+      that failed and were rolled back alone (C({statement, error})).
+  returned: whole-database restores
+  type: dict
+  sample:
+    source: backup
+    recorded: true
+    owner: shop
+    missing_roles: [reporting]
+    changed:
+      owner: {before: postgres, after: shop}
+    apply:
+      - REVOKE ALL ON DATABASE "shop" FROM PUBLIC
+      - GRANT CONNECT ON DATABASE "shop" TO "shop_reader"
+    not_applied: []
 tables:
   description: Row counts of the restored tables.
   returned: whole-database restores
@@ -210,6 +271,7 @@ def argument_spec():
         lock_timeout=dict(type='int', default=600),
         verify=dict(type='str', default='archive', choices=['checksum', 'archive', 'full']),
         pg_bin_dir=dict(type='path'),
+        properties=dict(type='str', default='backup', choices=['backup', 'current', 'none']),
     )
     return spec
 
