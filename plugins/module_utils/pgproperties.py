@@ -266,8 +266,8 @@ def plan_properties(record, roles, login_user, drill=False, owners=None):
             if grantee is not None and grantee != effective and grantee not in roles:
                 warnings.append('GRANT %s ON DATABASE ... TO %s was not restored: role %s does not exist on this '
                                 'server; create it (pg_dumpall --globals-only) and run pg_restore again with '
-                                'force=true, or grant it by hand' % (privilege_words(item['privileges']), grantee,
-                                                                      grantee))
+                                'force=true, or grant it by hand'
+                                % (privilege_words(item['privileges']), grantee, grantee))
                 continue
             replay.append(dict(item, grantee=grantee))
         plan['acl'] = replay
@@ -366,8 +366,8 @@ def property_statements(database, plan):
 
 
 def marker_statement(database, marker):
-    return sql.SQL('ALTER DATABASE {} SET {} TO {}').format(sql.Identifier(database), _setting_name(MARKER_SETTING),
-                                                             sql.Literal(marker))
+    return sql.SQL('ALTER DATABASE {} SET {} TO {}').format(
+        sql.Identifier(database), _setting_name(MARKER_SETTING), sql.Literal(marker))
 
 
 def effective_record(plan, record):

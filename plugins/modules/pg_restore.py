@@ -38,9 +38,9 @@ description:
     created from C(template0) with the recorded owner, encoding, C(LC_COLLATE), C(LC_CTYPE), locale
     provider and tablespace; the recorded GRANTs on the database (C(pg_database.datacl), replayed
     exactly, in their order), settings (C(ALTER DATABASE ... SET), C(ALTER ROLE ... IN DATABASE ...
-    SET)), connection limit and comment are applied in the transaction that swaps it in. Until then
-    only its owner (and superusers) may connect to it when the record revokes the default
-    C(CONNECT) of C(PUBLIC). See O(properties) for what wins when the replaced database differs.
+    SET)), connection limit and comment are applied in the transaction that swaps it in. When the
+    record has GRANTs of its own, only its owner (and superusers) may connect to it until then.
+    See O(properties) for what wins when the replaced database differs.
   - Roles the record names that do not exist on this server (a restore onto a server without the
     globals) are skipped, each with a warning that names the role and the fix; a missing owner falls
     back to the login user. A property statement the login may not run (for example C(ALTER ROLE ...
