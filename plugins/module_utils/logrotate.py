@@ -545,6 +545,8 @@ def _scan(result, settings, prefix, entries, fd, directory, explicit, pattern=No
     compress_after, delete_after, suffix = (settings['compress_after'], settings['delete_after'],
                                             settings['suffix'])
     acting = compress_after is not None or delete_after is not None
+    # the least age at which a file is compressed or deleted: a younger one plans nothing
+    least = min(limit for limit in (compress_after, delete_after) if limit is not None) if acting else None
     keep = result.files is not None
     plain = max_size is None and max_age is None and live is False and not acting and not keep
     # samples whose kept paths all come before this directory's only count its files
@@ -605,27 +607,25 @@ def _scan(result, settings, prefix, entries, fd, directory, explicit, pattern=No
                 uncovered_count += 1
                 if not uncovered_beyond:
                     uncovered.offer(prefix + name)
-        if acting:
-            if name.endswith(COMPRESSED_EXTENSIONS):
-                if delete_after is None or age <= delete_after:
-                    action = None
-                else:
-                    action, code = deleting, 0
-            elif compress_after is None or age <= compress_after:
-                action = None
-            elif delete_after is not None and age > delete_after:
-                action, code = deleting, OLD
-            else:
-                action, code = pending, 0
-            if action is not None:
-                if held is None:
-                    result.opened = OpenFiles(result.proc)
-                    held = result.opened.inodes
-                if info.st_ino in held and result.opened.writing(info.st_dev, info.st_ino):
-                    action, code = skipping, HELD
-                action.append((prefix + name, size, age, code))
         if keep:
             result.files.append(FileInfo(prefix + name, info))
+        if acting and age > least:
+            if name.endswith(COMPRESSED_EXTENSIONS):
+                if delete_after is None or age <= delete_after:
+                    continue
+                batch, code = deleting, 0
+            elif compress_after is None or age <= compress_after:
+                continue
+            elif delete_after is not None and age > delete_after:
+                batch, code = deleting, OLD
+            else:
+                batch, code = pending, 0
+            if held is None:
+                result.opened = OpenFiles(result.proc)
+                held = result.opened.inodes
+            if info.st_ino in held and result.opened.writing(info.st_dev, info.st_ino):
+                batch, code = skipping, HELD
+            batch.append((prefix + name, size, age, code))
     if pending or deleting or skipping:
         compressing = pending
         if pending and (suffixed or suffixed is None):  # some compressed name of the directory may be in the way
