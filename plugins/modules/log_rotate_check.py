@@ -299,7 +299,7 @@ done:
     truncated:
       description: Whether RV(compressed) or RV(deleted) leaves files out.
       type: bool
-  sample: {counts: {compress: 38341, delete: 49990}, bytes: {compress: 939612, written: 1150230, delete: 1224755},
+  sample: {counts: {compress: 38341, delete: 49990}, bytes: {compress: 956768, written: 1150230, delete: 1225055},
            truncated: true}
 files:
   description: Number and total bytes of the files considered.
