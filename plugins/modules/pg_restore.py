@@ -126,7 +126,7 @@ options:
       - Which database-level properties (owner, encoding and locale, tablespace, GRANTs, settings,
         connection limit, comment) the restored database gets. Ignored with O(tables).
       - C(backup), the ones recorded in the backup - the database as it was backed up. When the
-        replaced database differs, the backup wins and RV(properties.changed) lists every
+        replaced database differs, the backup wins and C(changed) of RV(properties) lists every
         difference. A backup without a record (older pg_backup) keeps the replaced database's.
       - C(current), the ones of the database being replaced (with the backup's encoding and
         locale), for example to restore a production backup onto a staging server whose roles and

@@ -57,8 +57,8 @@ RECORD = {
     ('=Tc/app', {'grantee': None, 'privileges': 'Tc', 'grantable': '', 'grantor': 'app'}),
     ('app=CTc/app', {'grantee': 'app', 'privileges': 'CTc', 'grantable': '', 'grantor': 'app'}),
     ('reader=c*/app', {'grantee': 'reader', 'privileges': 'c', 'grantable': 'c', 'grantor': 'app'}),
-    ('"odd ""name"""=C*c/"a=b/c"', {'grantee': 'odd "name"', 'privileges': 'Cc', 'grantable': 'C',
-                                     'grantor': 'a=b/c'}),
+    ('"odd ""name"""=C*c/"a=b/c"',
+     {'grantee': 'odd "name"', 'privileges': 'Cc', 'grantable': 'C', 'grantor': 'a=b/c'}),
     ('x=/app', {'grantee': 'x', 'privileges': '', 'grantable': '', 'grantor': 'app'}),
 ])
 def test_parse_aclitem(text, expected):
