@@ -220,14 +220,15 @@ counts:
 checks:
   description:
     - C(large_files), C(old_files), C(total_size), C(uncovered), C(duplicates) and C(logrotate_debug),
-      each where asked for, in the one check result shape; C(details) lists the files.
+      each where asked for, in the one check result shape; C(details) lists the files (the first
+      O(list_limit) in path order; C(details.omitted) counts the others, C(value) all of them).
   returned: always
   type: list
   elements: dict
   sample:
     - {name: large_files, kind: logrotate, status: warning, value: 1, unit: files, warning: 0, critical: null,
        message: 'files over 100.0 MiB: 1', duration_ms: 3.2,
-       details: {files: [{path: /var/log/logcaster/server.log, size: 209715200}]}}
+       details: {files: [{path: /var/log/logcaster/server.log, size: 209715200}], omitted: 0}}
 plan:
   description: What the run does or, in check mode, would do.
   returned: always
