@@ -38,7 +38,7 @@ def with_lost_hosts(results, pings):
             before = merged[host] if isinstance(merged[host], dict) else {}
             merged[host] = {'unreachable': True, 'msg': 'lost during the probes (%s); now: %s' % (
                 str(before.get('msg') or 'no result').strip(),
-                str(ping.get('msg') or 'no answer').split('.')[0].strip())}
+                str(ping.get('msg') or 'no answer').split('.', 1)[0].strip())}
     return merged
 
 

@@ -132,8 +132,8 @@ def test_monthly_reads_the_compressed_month_and_fails_on_critical(weekly, system
     assert checks['app.latency']['status'] == 'ok'
     assert checks['app.error_rate']['value'] == pytest.approx(100 * 11 / 60, abs=0.01)
     assert checks['app.error_rate']['status'] == 'critical'
-    assert checks['app.error_types']['details']['top'] == [{'value': 'DbError', 'count': 10},
-                                                          {'value': 'TimeoutError', 'count': 1}]
+    assert checks['app.error_types']['details']['top'] == [
+        {'value': 'DbError', 'count': 10}, {'value': 'TimeoutError', 'count': 1}]
     assert checks['capacity[%s]' % base]['status'] == 'ok'
     assert artifact['monthly_review']['status'] == 'critical'
     assert artifact['monthly_review']['hosts_not_ok'] == {'localhost': 'critical'}

@@ -110,7 +110,6 @@ def test_junit_failures_errors_and_warnings():
     assert suites['typo'].find('testcase/error').get('type') == 'error'
 
 
-
 def test_hosts_that_do_not_answer_again_are_unreachable():
     results = {'ok': {'checks': []}, 'lost': {'failed': True, 'msg': 'MODULE FAILURE\nSee stdout'},
                'crashed': {'failed': True, 'msg': 'MODULE FAILURE'}}
