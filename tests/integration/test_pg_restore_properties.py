@@ -222,7 +222,7 @@ def test_every_property_comes_back_over_a_damaged_database_and_into_an_absent_on
 
 def test_a_server_without_the_reader_role_restores_and_names_it(run_module, pg, names, root):
     make_database(pg, names)
-    db, app, reader = names['db'], names['app'], names['reader']
+    db, reader = names['db'], names['reader']
     original = properties(pg, db)
     assert ok(backup(run_module, pg, root, db))
     run(pg, 'postgres', 'DROP OWNED BY "%s"' % reader, 'DROP ROLE "%s"' % reader)
