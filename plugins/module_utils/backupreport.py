@@ -104,7 +104,8 @@ def drill_outcome(result):
     failed = bool(result.get('failed'))
     return {'label': label, 'backup': backup, 'into': into, 'failed': failed, 'proven': not failed,
             'msg': result.get('msg') if failed else 'restored %s into %s and proved it%s' % (backup, into, extra),
-            'rto_seconds': result.get('rto_seconds'), 'rpo_seconds': result.get('rpo_seconds')}
+            'rto_seconds': result.get('rto_seconds'), 'rpo_seconds': result.get('rpo_seconds'),
+            'properties': test.get('database_properties')}
 
 
 def drill_checks(drills, rto_target=None, rpo_target=None, warning_ratio=0.75):
@@ -144,7 +145,27 @@ def drill_checks(drills, rto_target=None, rpo_target=None, warning_ratio=0.75):
                 metric.upper(), format_duration(value), value,
                 ', target %s' % format_duration(target) if target is not None else '')
             checks.append(check)
+        properties = _properties_check(label, drill.get('properties'))
+        if properties is not None:
+            checks.append(properties)
     return checks
+
+
+def _properties_check(label, report):
+    """``properties:<label>``: the backup records its database's owner, GRANTs, settings,
+    comment and connection limit, and every role they name exists on this server (a
+    warning otherwise: a restore here could not bring them all back).  None when the drill
+    did not report on them (files, check mode, a failed restore)."""
+    if not isinstance(report, dict):
+        return None
+    missing = report.get('missing_roles') or []
+    warnings = report.get('warnings') or []
+    if warnings or missing:
+        message = '; '.join(warnings) or 'roles missing on this server: %s' % ', '.join(missing)
+    else:
+        message = 'database properties recorded (owner %s); every role they name exists here' % report.get('owner')
+    return check_result('properties:%s' % label, 'dr_properties', WARNING if warnings or missing else OK, message,
+                        value=len(missing), unit='roles missing', warning=1)
 
 
 def summary(checks):

@@ -86,3 +86,23 @@ def test_backup_checks_fail_a_failed_series_and_a_bad_copy():
     assert checks['files:app']['status'] == 'ok' and checks['files:app']['value'] == 4.0
     assert checks['postgresql:shop']['status'] == 'critical' and checks['postgresql:shop']['message'] == 'no space'
     assert checks['copy:app']['status'] == 'critical' and 'x is missing' in checks['copy:app']['message']
+
+
+def test_drill_checks_report_the_recorded_database_properties():
+    def drill(label, properties):
+        test = {'scratch_database': label + '_verify'}
+        if properties is not None:
+            test['database_properties'] = properties
+        return {'kind': 'postgresql', 'item': {'label': label}, 'rto_seconds': 10.0, 'rpo_seconds': 60.0,
+                'verification': {'backup': '20260101T000000Z', 'restore_test': test}}
+    drills = [drill('shop', {'owner': 'shop_app', 'missing_roles': [], 'warnings': []}),
+              drill('crm', {'owner': 'crm', 'missing_roles': ['reader'],
+                            'warnings': ["role 'reader' does not exist here: create it"]}),
+              drill('old', None),
+              {'kind': 'files', 'item': {'label': 'app'}, 'restored': ['/s/app'], 'rto_seconds': 1, 'rpo_seconds': 1}]
+    checks = dict((c['name'], c) for c in br.drill_checks(drills, 14400, 3600))
+    assert checks['properties:shop']['status'] == 'ok' and 'owner shop_app' in checks['properties:shop']['message']
+    assert checks['properties:shop']['value'] == 0
+    assert checks['properties:crm']['status'] == 'warning' and checks['properties:crm']['value'] == 1
+    assert "role 'reader'" in checks['properties:crm']['message']
+    assert 'properties:old' not in checks and 'properties:app' not in checks
