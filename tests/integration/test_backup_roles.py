@@ -184,6 +184,9 @@ def test_drill_measures_rto_and_rpo_against_the_targets(lab, first):
             assert 0 <= check['value'] < 600, check
             assert check['critical'] == target and check['warning'] == target * 0.75, check
     assert 'app.conf' in checks['restore:app']['message'] or 'health_check' in checks['restore:app']['message']
+    # the database's own properties are recorded and could be restored here; files have none
+    assert checks['properties:roles_shop']['status'] == 'ok', checks['properties:roles_shop']
+    assert checks['properties:roles_shop']['value'] == 0 and 'properties:app' not in checks
     # the drill leaves nothing behind: no scratch directory, no scratch database
     assert not (lab.base / 'scratch').exists()
     names = [r[0] for r in sql(lab.pg, 'postgres', "SELECT datname FROM pg_database WHERE datname LIKE 'roles_shop%'")]
