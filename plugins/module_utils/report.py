@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
 import xml.etree.ElementTree as ET
 
 from ansible_collections.runbook.ops.plugins.module_utils.checks import (
@@ -24,6 +25,21 @@ HOST_SEVERITY = dict(SEVERITY, **{UNREACHABLE: SEVERITY[CRITICAL], ERROR: SEVERI
 REPORT_VERSION = 1
 _CHECK_KEYS = ('name', 'kind', 'status', 'value', 'unit', 'warning', 'critical', 'message',
                'duration_ms', 'details')
+
+
+def default_report_dir(playbook_dir, kind, environ=None):
+    """Where a run's reports go when no directory is given: ``reports/<kind>`` beside the
+    playbooks directory of a checkout; but for playbooks of an installed collection
+    (``ansible-playbook runbook.ops.daily``), whose directory lies in an
+    ``ansible_collections`` tree that a reinstall replaces (or that is read-only), the
+    user's state directory: ``$XDG_STATE_HOME/runbook.ops/reports/<kind>``, by default
+    ``~/.local/state/runbook.ops/reports/<kind>``."""
+    environ = os.environ if environ is None else environ
+    real = os.path.realpath(playbook_dir)
+    if '/ansible_collections/' in real.replace(os.sep, '/') + '/':
+        state = environ.get('XDG_STATE_HOME') or os.path.join(os.path.expanduser('~'), '.local', 'state')
+        return os.path.join(state, 'runbook.ops', 'reports', kind)
+    return os.path.normpath(os.path.join(real, os.pardir, 'reports', kind))
 
 
 def with_lost_hosts(results, pings):

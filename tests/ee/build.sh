@@ -93,11 +93,20 @@ build_ee_base() {
   rm -rf "$context"
 }
 
+# One builder at a time (parallel test workers, make ee beside make test): every mode
+# writes the same tarball.
+lock() {
+  mkdir -p "$OUTPUT"
+  exec 7>"$OUTPUT/.ee.lock"
+  flock 7
+}
+
 build_debian() {
   local want context=$OUTPUT/context-debian
   if [ "${1:-}" = --context ]; then
     # Its own directory: a build running beside it keeps its context.
     context=$OUTPUT/context-debian-create
+    lock
     tarball
     rm -rf "$context"
     (cd "$HERE" && "$BIN/ansible-builder" create -f execution-environment.yml -c "$context" -v 1) >&2
@@ -105,10 +114,7 @@ build_debian() {
     return
   fi
   engine
-  mkdir -p "$OUTPUT"
-  # One builder at a time (parallel test workers, make ee beside make test).
-  exec 7>"$OUTPUT/.ee.lock"
-  flock 7
+  lock
   build_ee_base
   tarball
   want=$( (collection_hash; cat "$HERE/execution-environment.yml";
@@ -130,6 +136,7 @@ build_debian() {
 
 build_rpm() {
   local context=$OUTPUT/context-rpm
+  lock
   tarball
   rm -rf "$context"
   if [ "${1:-}" = --context ]; then
@@ -145,6 +152,6 @@ build_rpm() {
 case "${1:-debian}" in
   debian) build_debian "${2:-}" ;;
   rpm) build_rpm "${2:-}" ;;
-  tarball) tarball; echo "$TARBALL" ;;
+  tarball) lock; tarball; echo "$TARBALL" ;;
   *) echo "usage: $0 [debian [--context]|rpm [--context]|tarball]" >&2; exit 2 ;;
 esac

@@ -1,6 +1,7 @@
 """Report building and rendering (module_utils/report.py)."""
 
 import json
+import os
 import xml.etree.ElementTree as ET
 
 from ansible_collections.runbook.ops.plugins.module_utils.checks import check_result
@@ -124,3 +125,23 @@ def test_hosts_that_do_not_answer_again_are_unreachable():
     assert host_entry('crashed', merged['crashed'])['status'] == 'error'
     assert report_module.with_lost_hosts(results, {}) == results
     assert report_module.with_lost_hosts(results, {'elsewhere': {'unreachable': True}}) == results
+
+
+def test_default_report_dir_keeps_reports_out_of_an_installed_collection(tmp_path):
+    checkout = tmp_path / 'project' / 'playbooks'
+    checkout.mkdir(parents=True)
+    assert report_module.default_report_dir(str(checkout), 'daily', {}) == str(
+        tmp_path / 'project' / 'reports' / 'daily')
+    installed = tmp_path / 'collections' / 'ansible_collections' / 'runbook' / 'ops' / 'playbooks'
+    installed.mkdir(parents=True)
+    state = str(tmp_path / 'state')
+    assert report_module.default_report_dir(str(installed), 'weekly', {'XDG_STATE_HOME': state}) == (
+        os.path.join(state, 'runbook.ops', 'reports', 'weekly'))
+    assert report_module.default_report_dir(str(installed), 'daily', {}) == os.path.join(
+        os.path.expanduser('~'), '.local', 'state', 'runbook.ops', 'reports', 'daily')
+    # a development link (ansible.cfg's .collections) to a checkout is the checkout
+    link = tmp_path / 'dev' / 'ansible_collections' / 'runbook'
+    link.mkdir(parents=True)
+    (link / 'ops').symlink_to(tmp_path / 'project')
+    assert report_module.default_report_dir(str(link / 'ops' / 'playbooks'), 'daily', {}) == str(
+        tmp_path / 'project' / 'reports' / 'daily')
