@@ -100,7 +100,7 @@ def normalize(name, value, meta):
     return text
 
 
-def parse_settings(settings):
+def parse_settings(settings, required=True):
     """Validate the names; returns [(name, text)] in order."""
     entries, errors = [], []
     for name, value in (settings or {}).items():
@@ -108,14 +108,34 @@ def parse_settings(settings):
             errors.append('%r is not a parameter name' % (name,))
             continue
         if value is None or to_text(value) == '':
-            errors.append('%s: give a value (RESET is not supported here)' % name)
+            errors.append('%s: give a value, or list %s in reset to take it back with ALTER SYSTEM RESET'
+                          % (name, name))
             continue
         entries.append((str(name).lower(), to_text(value)))
     if errors:
         raise SettingError('; '.join(errors))
-    if not entries:
+    if required and not entries:
         raise SettingError('settings is empty; give at least one parameter: value')
     return entries
+
+
+def parse_reset(names, entries=()):
+    """Validate the names to ALTER SYSTEM RESET; returns them in lower case, in order,
+    once each. entries: parse_settings() of the same call (a name cannot be in both)."""
+    resets, errors = [], []
+    setting = set(name for name, _text in entries)
+    for name in names or []:
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            errors.append('reset: %r is not a parameter name' % (name,))
+            continue
+        lowered = name.lower()
+        if lowered in setting:
+            errors.append('%s is in both settings and reset; keep it in one of them' % lowered)
+        elif lowered not in resets:
+            resets.append(lowered)
+    if errors:
+        raise SettingError('; '.join(errors))
+    return resets
 
 
 def plan(entries, rows, configured):
@@ -151,8 +171,62 @@ def plan(entries, rows, configured):
             if name not in configured and meta is not None and meta.get('unit'):
                 before = '%s (x %s)' % (current_text, meta['unit'])
             changes.append({'name': name, 'before': before, 'after': text,
-                            'context': meta.get('context') if meta else None})
+                            'context': meta.get('context') if meta else None, 'action': 'set'})
     return changes, errors
+
+
+def plan_resets(resets, rows, configured, fallback):
+    """resets: parse_reset(); rows and configured as for plan(); fallback: {name: raw
+    value of postgresql.conf and its includes} (missing: the built-in default, the row's
+    boot_val). Only what postgresql.auto.conf sets is reset.
+
+    Returns (changes, errors); a change is {name, before, after: None, context, action:
+    'reset', falls_back_to, restart} where restart tells whether the value the server
+    runs with differs from the one it falls back to and the context needs a restart."""
+    changes, errors = [], []
+    for name in resets:
+        meta = rows.get(name)
+        if meta is None and '.' not in name:
+            errors.append('reset: %s is not a parameter of this server (a typo, or a parameter of a '
+                          'newer PostgreSQL); remove it from reset' % name)
+            continue
+        if name not in configured:
+            continue  # not in postgresql.auto.conf: nothing to take back
+        if meta is not None and name in fallback:
+            back = fallback[name]
+        elif meta is not None:
+            back = meta.get('boot_val')
+        else:
+            back = None
+        restart = False
+        if meta is not None and meta.get('context') == 'postmaster':
+            try:
+                restart = normalize(name, back, meta) != normalize(name, meta['setting'], meta)
+            except SettingError:
+                restart = True  # cannot tell: a restart is the safe word
+        if back is not None and meta is not None and name not in fallback and meta.get('unit'):
+            back = '%s (x %s)' % (back, meta['unit'])
+        changes.append({'name': name, 'before': configured[name], 'after': None,
+                        'context': meta.get('context') if meta else None, 'action': 'reset',
+                        'falls_back_to': back, 'restart': restart})
+    return changes, errors
+
+
+def reset_settled(change, meta, back):
+    """Whether a reloaded server shows a reset: a reloadable parameter runs with the value it
+    fell back to (back: the raw postgresql.conf value or boot_val), one that needs a restart
+    has pending_restart as predicted."""
+    if meta is None:
+        return True
+    name = change['name']
+    if meta.get('context') == 'postmaster':
+        return bool(meta.get('pending_restart')) == bool(change['restart'])
+    if back is None:
+        return True
+    try:
+        return normalize(name, meta['setting'], meta) == normalize(name, back, meta)
+    except SettingError:
+        return True
 
 
 def describe_value(value):

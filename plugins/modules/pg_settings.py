@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: pg_settings
-short_description: Set PostgreSQL server parameters with ALTER SYSTEM, reload, report what waits for a restart
+short_description: Set or reset PostgreSQL server parameters with ALTER SYSTEM, reload, report what waits for a restart
 version_added: "0.1.0"
 description:
   - Sets every parameter of O(settings) in one call with C(ALTER SYSTEM SET), only where the
@@ -19,6 +19,9 @@ description:
     C(1min) equals C(60s), C(on) equals C(true); lists such as C(shared_preload_libraries)
     are compared item by item. The value compared with is the one in C(postgresql.auto.conf)
     when ALTER SYSTEM set one, else the running one.
+  - Every parameter of O(reset) that C(postgresql.auto.conf) sets is taken back with
+    C(ALTER SYSTEM RESET), so it falls back to C(postgresql.conf) (or the built-in default);
+    one that C(postgresql.auto.conf) does not set is left alone.
   - Every name and value is validated against C(pg_settings) (type, unit, range, enum values)
     before anything is changed; when an C(ALTER SYSTEM) fails, those already made are undone.
   - The server is never restarted. Parameters that need one (context C(postmaster), such as
@@ -42,8 +45,17 @@ options:
     description:
       - Parameter names and values as in C(postgresql.conf) (C(256MB), C(0.9), C(on),
         C(pg_stat_statements)); a list is joined with commas.
+      - At least one of O(settings) and O(reset) is needed; a name cannot be in both.
     type: dict
-    required: true
+    default: {}
+  reset:
+    description:
+      - Names of parameters to take back with C(ALTER SYSTEM RESET); they leave
+        C(postgresql.auto.conf) and fall back to C(postgresql.conf) or the built-in default.
+      - Only those C(postgresql.auto.conf) sets are reset; the others are left alone.
+    type: list
+    elements: str
+    default: []
   reload:
     description: Reload the configuration after a change (C(pg_reload_conf())).
     type: bool
@@ -73,6 +85,11 @@ EXAMPLES = r"""
       shared_preload_libraries: pg_stat_statements
   register: pg
 
+- name: Take back a tuning (the parameters fall back to postgresql.conf)
+  runbook.ops.pg_settings:
+    login_unix_socket: /var/run/postgresql
+    reset: [work_mem, shared_buffers]
+
 - name: Tell the operator which settings wait for a restart
   ansible.builtin.debug:
     msg: "Restart PostgreSQL to apply {{ pg.pending_restart | join(', ') }}"
@@ -81,15 +98,23 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changes:
-  description: The parameters altered (in check mode, that would be), with the value compared before and the one set.
+  description:
+    - The parameters altered (in check mode, that would be), with the value compared before and the one set;
+      C(action) is C(set) or C(reset).
+    - A reset has C(after=null), C(falls_back_to) (the value of C(postgresql.conf), or the built-in
+      default) and C(restart) (whether the running value differs from it and only a restart applies it).
   returned: always
   type: list
   elements: dict
-  sample: [{name: work_mem, before: "4096 (x kB)", after: 8MB, context: user}]
+  sample: [{name: work_mem, before: "4096 (x kB)", after: 8MB, context: user, action: set},
+           {name: shared_buffers, before: 256MB, after: null, context: postmaster, action: reset,
+            falls_back_to: 128MB, restart: false}]
 pending_restart:
   description:
-    - The parameters of O(settings) whose new value waits for a server restart (also those
+    - The parameters of O(settings) and O(reset) whose new value waits for a server restart (also those
       left pending by an earlier run; in check mode, those a change would leave pending).
+    - A reset parameter is pending only when the server runs with another value than the one it
+      falls back to (taking back a value that never ran needs no restart).
   returned: always
   type: list
   elements: str
@@ -111,7 +136,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.runbook.ops.plugins.module_utils.pg_settings import (
-    SettingError, normalize, parse_settings, plan,
+    SettingError, normalize, parse_reset, parse_settings, plan, plan_resets, reset_settled,
 )
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import (
     connect_kwargs, describe_server, postgres_argument_spec,
@@ -127,9 +152,12 @@ except ImportError:
 
 # names are compared in lower case: pg_settings spells some in mixed case (TimeZone)
 ROWS_SQL = ('SELECT lower(name), setting, unit, vartype, context, min_val, max_val, enumvals, '
-            'pending_restart FROM pg_settings WHERE lower(name) = ANY(%s)')
+            'pending_restart, boot_val FROM pg_settings WHERE lower(name) = ANY(%s)')
 CONFIGURED_SQL = ("SELECT lower(name), setting FROM pg_file_settings WHERE lower(name) = ANY(%s) "
                   "AND sourcefile LIKE '%%postgresql.auto.conf' ORDER BY seqno")
+# what a reset falls back to: postgresql.conf and its includes (the last assignment wins)
+FALLBACK_SQL = ("SELECT lower(name), setting FROM pg_file_settings WHERE lower(name) = ANY(%s) "
+                "AND sourcefile NOT LIKE '%%postgresql.auto.conf' AND error IS NULL ORDER BY seqno")
 
 
 def fetch(cursor, names):
@@ -149,13 +177,18 @@ def alter(cursor, name, value):
                        (value,))
 
 
-def wait_reloaded(cursor, names, changes, timeout):
-    """Poll pg_settings until every reloadable change shows; returns the rows."""
-    wanted = dict((c['name'], c['after']) for c in changes)
+def wait_reloaded(cursor, names, changes, timeout, fallback=None, before_rows=None):
+    """Poll pg_settings until every reloadable change shows (and every reset settles);
+    returns the rows."""
+    wanted = dict((c['name'], c['after']) for c in changes if c['after'] is not None)
+    resets = [c for c in changes if c['after'] is None]
+    fallback, before_rows = fallback or {}, before_rows or {}
     deadline = time.monotonic() + timeout
     while True:
         rows, _configured = fetch(cursor, names)
-        waiting = []
+        waiting = [c['name'] for c in resets
+                   if not reset_settled(c, rows.get(c['name']),
+                                        fallback.get(c['name'], before_rows.get(c['name'], {}).get('boot_val')))]
         for name, text in wanted.items():
             row = rows.get(name)
             if row is None or row['pending_restart']:
@@ -170,7 +203,8 @@ def wait_reloaded(cursor, names, changes, timeout):
 def main():
     argument_spec = postgres_argument_spec()
     argument_spec.update(
-        settings=dict(type='dict', required=True),
+        settings=dict(type='dict', default={}),
+        reset=dict(type='list', elements='str', default=[]),
         reload=dict(type='bool', default=True),
         reload_wait=dict(type='float', default=5),
     )
@@ -180,10 +214,16 @@ def main():
                          exception=PSYCOPG2_IMPORT_ERROR)
     params = module.params
     try:
-        entries = parse_settings(params['settings'])
+        entries = parse_settings(params['settings'], required=False)
     except SettingError as exc:
         module.fail_json(msg='settings: %s' % exc)
-    names = [name for name, _text in entries]
+    try:
+        resets = parse_reset(params['reset'], entries)
+    except SettingError as exc:
+        module.fail_json(msg='nothing changed: %s' % exc)
+    if not entries and not resets:
+        module.fail_json(msg='nothing to do: give settings (parameter: value), reset (names), or both')
+    names = [name for name, _text in entries] + resets
     where = describe_server(params)
     try:
         connection = psycopg2.connect(**connect_kwargs(params))
@@ -196,20 +236,31 @@ def main():
         cursor = connection.cursor()
         try:
             rows, configured = fetch(cursor, names)
+            fallback = {}
+            if resets:
+                cursor.execute(FALLBACK_SQL, (resets,))
+                fallback = dict(cursor.fetchall())
         except psycopg2.Error as exc:
             module.fail_json(msg='reading pg_settings/pg_file_settings at %s failed: %s; log in as '
                                  'a superuser' % (where, str(exc).strip()), **result)
         changes, errors = plan(entries, rows, configured)
+        reset_changes, reset_errors = plan_resets(resets, rows, configured, fallback)
+        changes += reset_changes
+        errors += reset_errors
         if errors:
             module.fail_json(msg='nothing changed: %s' % '; '.join(errors), **result)
         result['changes'] = changes
         result['changed'] = bool(changes)
-        pending = set(n for n in names if rows.get(n, {}).get('pending_restart'))
-        pending.update(c['name'] for c in changes if c['context'] == 'postmaster')
+        reset_names = set(c['name'] for c in reset_changes)
+        # a reset parameter waits for a restart only if the running value differs from its fallback
+        pending = set(n for n in names if n not in reset_names and rows.get(n, {}).get('pending_restart'))
+        pending.update(c['name'] for c in changes if c['context'] == 'postmaster' and c['action'] == 'set')
+        pending.update(c['name'] for c in reset_changes if c['restart'])
         if module._diff:
             result['diff'] = {'before_header': 'postgresql.auto.conf', 'after_header': 'postgresql.auto.conf',
                               'before': ''.join('%s = %s\n' % (c['name'], c['before']) for c in changes),
-                              'after': ''.join('%s = %s\n' % (c['name'], c['after']) for c in changes)}
+                              'after': ''.join('%s = %s\n' % (c['name'], c['after']) for c in changes
+                                               if c['after'] is not None)}
         if module.check_mode or not changes:
             result['pending_restart'] = sorted(pending)
             module.exit_json(**result)
@@ -225,8 +276,11 @@ def main():
                         alter(cursor, name, configured.get(name))
                     except psycopg2.Error as again:
                         undo_errors.append('%s: %s' % (name, str(again).strip()))
-                message = 'ALTER SYSTEM SET %s = %r failed: %s' % (
-                    change['name'], change['after'], str(exc).strip())
+                if change['after'] is None:
+                    message = 'ALTER SYSTEM RESET %s failed: %s' % (change['name'], str(exc).strip())
+                else:
+                    message = 'ALTER SYSTEM SET %s = %r failed: %s' % (
+                        change['name'], change['after'], str(exc).strip())
                 if done:
                     message += '; undone: %s' % ', '.join(done)
                 if undo_errors:
@@ -237,7 +291,9 @@ def main():
         if params['reload']:
             cursor.execute('SELECT pg_reload_conf()')
             result['reloaded'] = True
-            rows, waiting = wait_reloaded(cursor, names, changes, params['reload_wait'])
+            rows, waiting = wait_reloaded(cursor, names, changes, params['reload_wait'], fallback, rows)
+            # the server's own word after the reload: for a reset it replaces the prediction
+            pending.difference_update(reset_names)
             pending.update(n for n in names if rows.get(n, {}).get('pending_restart'))
             if waiting:
                 module.warn('after the reload %s still show the old value; check the server log'

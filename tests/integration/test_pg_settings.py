@@ -4,6 +4,9 @@
 pending restarts reported (never a restart), bad input refused before any change and
 a failing ALTER SYSTEM undone.  Every test resets what it altered (ALTER SYSTEM RESET ALL)."""
 
+import os
+import subprocess
+
 import pytest
 
 psycopg2 = pytest.importorskip('psycopg2')
@@ -135,3 +138,90 @@ def test_without_psycopg2(run_play, pg):
                      'vars': {'ansible_python_interpreter': '/usr/bin/python3'}}])
     assert run.result['failed'] is True
     assert 'Failed to import the required Python library (psycopg2' in run.result['msg']
+
+
+def restart(postgres):
+    """Restart the fixture's server (as an operator would); the module never does."""
+    argv = [postgres['bindir'] + '/pg_ctl', '-D', postgres['data'], '-l',
+            os.path.join(os.path.dirname(postgres['data']), 'postgres.log'), '-m', 'fast', '-w', 'restart']
+    if os.geteuid() == 0:
+        argv = ['runuser', '-u', 'postgres', '--'] + argv
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+
+
+def test_reset_takes_back_what_alter_system_set(run_module, pg):
+    default_work_mem = show(pg, 'work_mem')
+    untouched = auto_conf(pg)
+    applied = run_module(MODULE, dict(login(pg), settings={'work_mem': '12MB', 'shared_buffers': '256MB'})).result
+    assert applied['changed'] is True and show(pg, 'work_mem') == '12MB', applied
+    assert applied['pending_restart'] == ['shared_buffers']
+    args = dict(login(pg), reset=['work_mem', 'shared_buffers', 'random_page_cost'])
+
+    set_conf = auto_conf(pg)
+    checked = run_module(MODULE, args, check=True, diff=True).result
+    assert checked['changed'] is True, checked
+    assert auto_conf(pg) == set_conf  # byte for byte
+    assert show(pg, 'work_mem') == '12MB'
+    assert [(c['name'], c['action'], c['after']) for c in checked['changes']] == [
+        ('work_mem', 'reset', None), ('shared_buffers', 'reset', None)]  # random_page_cost: not set, left alone
+    assert "work_mem = 12MB" in checked['diff']['before'] and 'work_mem' not in checked['diff']['after']
+    # 256MB never ran (no restart since): taking it back needs no restart
+    assert checked['pending_restart'] == []
+
+    reset = run_module(MODULE, args).result
+    assert reset['changed'] is True and reset['reloaded'] is True, reset
+    assert reset['pending_restart'] == []
+    assert show(pg, 'work_mem') == default_work_mem  # reloaded: back to postgresql.conf
+    conf = auto_conf(pg)
+    assert 'work_mem' not in conf and 'shared_buffers' not in conf
+    assert conf == untouched
+
+    again = run_module(MODULE, args).result
+    assert again['changed'] is False and again['changes'] == [], again
+    assert auto_conf(pg) == conf
+
+
+def test_reset_of_a_value_running_since_a_restart_waits_for_a_restart(run_module, pg):
+    before = show(pg, 'shared_buffers')
+    try:
+        run_module(MODULE, dict(login(pg), settings={'shared_buffers': '256MB'}))
+        restart(pg)
+        assert show(pg, 'shared_buffers') == '256MB'
+        args = dict(login(pg), reset=['shared_buffers'])
+
+        set_conf = auto_conf(pg)
+        checked = run_module(MODULE, args, check=True).result
+        assert checked['changed'] is True and checked['pending_restart'] == ['shared_buffers'], checked
+        assert checked['changes'][0]['restart'] is True
+        assert auto_conf(pg) == set_conf
+
+        reset = run_module(MODULE, args).result
+        assert reset['changed'] is True and reset['pending_restart'] == ['shared_buffers'], reset
+        assert 'shared_buffers' not in auto_conf(pg)
+        assert show(pg, 'shared_buffers') == '256MB'  # nothing restarted
+
+        again = run_module(MODULE, args).result
+        assert again['changed'] is False and again['pending_restart'] == ['shared_buffers'], again
+    finally:
+        connection = psycopg2.connect(host=pg['host'], port=pg['port'], user=pg['user'],
+                                      password=pg['password'], dbname='postgres')
+        connection.autocommit = True
+        connection.cursor().execute('ALTER SYSTEM RESET ALL')
+        connection.close()
+        restart(pg)
+    assert show(pg, 'shared_buffers') == before
+
+
+@pytest.mark.parametrize('args, expected', [
+    ({'reset': ['no_such_parameter']}, 'reset: no_such_parameter is not a parameter of this server'),
+    ({'reset': ['bad name']}, "reset: 'bad name' is not a parameter name"),
+    ({'settings': {'work_mem': '8MB'}, 'reset': ['work_mem']}, 'work_mem is in both settings and reset'),
+    ({'settings': {'work_mem': None}}, 'list work_mem in reset'),
+    ({}, 'nothing to do: give settings'),
+])
+def test_bad_reset_changes_nothing(run_module, pg, args, expected):
+    before = auto_conf(pg)
+    result = run_module(MODULE, dict(login(pg), **args)).result
+    assert result['failed'] is True
+    assert expected in result['msg'], result['msg']
+    assert auto_conf(pg) == before

@@ -5,7 +5,7 @@ unit and the plan.  The rows imitate pg_settings; the integration tests use a re
 import pytest
 
 from ansible_collections.runbook.ops.plugins.module_utils.pg_settings import (
-    SettingError, normalize, parse_settings, plan,
+    SettingError, normalize, parse_reset, parse_settings, plan, plan_resets, reset_settled,
 )
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import connect_kwargs, postgres_argument_spec
 
@@ -73,9 +73,57 @@ def test_plan_errors():
         parse_settings({'work_mem': ''})
 
 
+def test_parse_reset():
+    entries = parse_settings({'work_mem': '8MB'})
+    assert parse_reset(['Shared_Buffers', 'jit', 'jit'], entries) == ['shared_buffers', 'jit']
+    with pytest.raises(SettingError, match='work_mem is in both settings and reset'):
+        parse_reset(['work_mem'], entries)
+    with pytest.raises(SettingError, match="reset: 'bad name' is not a parameter name"):
+        parse_reset(['bad name'])
+    assert parse_settings({}, required=False) == []
+    with pytest.raises(SettingError, match='list work_mem in reset'):
+        parse_settings({'work_mem': None})
+
+
+def test_plan_resets_only_what_auto_conf_sets():
+    shared = dict(SHARED_BUFFERS, boot_val='16384')
+    rows = {'shared_buffers': shared, 'work_mem': dict(WORK_MEM, boot_val='4096'), 'jit': JIT}
+    # shared_buffers = 256MB in auto.conf, never restarted: the running 16384 pages is what it falls back to
+    changes, errors = plan_resets(['shared_buffers', 'work_mem', 'jit'], rows,
+                                  {'shared_buffers': '256MB', 'work_mem': '8MB'}, {})
+    assert errors == []
+    assert [(c['name'], c['before'], c['after'], c['action'], c['restart']) for c in changes] == [
+        ('shared_buffers', '256MB', None, 'reset', False), ('work_mem', '8MB', None, 'reset', False)]
+    assert changes[0]['falls_back_to'] == '16384 (x 8kB)'
+    # the server runs with 256MB (restarted since): falling back to postgresql.conf's 128MB needs a restart
+    running = {'shared_buffers': dict(shared, setting='32768')}
+    changes, errors = plan_resets(['shared_buffers'], running, {'shared_buffers': '256MB'},
+                                  {'shared_buffers': '128MB'})
+    assert errors == [] and changes[0]['restart'] is True and changes[0]['falls_back_to'] == '128MB'
+    # postgresql.conf says 256MB too: no restart
+    changes, errors = plan_resets(['shared_buffers'], running, {'shared_buffers': '256MB'},
+                                  {'shared_buffers': '256MB'})
+    assert changes[0]['restart'] is False
+    # nothing in auto.conf: no change; unknown names are errors naming the fix
+    assert plan_resets(['work_mem'], rows, {}, {}) == ([], [])
+    changes, errors = plan_resets(['wrok_mem'], rows, {}, {})
+    assert changes == [] and errors == ['reset: wrok_mem is not a parameter of this server (a typo, or a '
+                                        'parameter of a newer PostgreSQL); remove it from reset']
+
+
 def test_connect_kwargs():
     params = dict((k, v.get('default')) for k, v in postgres_argument_spec().items())
     params.update(login_unix_socket='/run/postgresql', passfile='/root/.pgpass')
     assert connect_kwargs(params) == {'port': 5432, 'user': 'postgres', 'dbname': 'postgres',
                                       'connect_timeout': 10, 'host': '/run/postgresql',
                                       'passfile': '/root/.pgpass'}
+
+
+def test_reset_settled():
+    reset = {'name': 'work_mem', 'restart': False}
+    assert reset_settled(reset, dict(WORK_MEM, setting='4096'), '4MB') is True
+    assert reset_settled(reset, dict(WORK_MEM, setting='12288'), '4MB') is False  # not reloaded yet
+    restart = {'name': 'shared_buffers', 'restart': True}
+    assert reset_settled(restart, dict(SHARED_BUFFERS, pending_restart=True), '128MB') is True
+    assert reset_settled(restart, dict(SHARED_BUFFERS, pending_restart=False), '128MB') is False
+    assert reset_settled(dict(restart, restart=False), dict(SHARED_BUFFERS, pending_restart=True), '128MB') is False
