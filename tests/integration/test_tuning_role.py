@@ -33,11 +33,13 @@ def restored(postgres, redis_server):
     saved = dict((key, live(key)) for key in VM)
     client = redis.Redis(host=redis_server['host'], port=redis_server['port'])
     policy = client.config_get('maxmemory-policy')['maxmemory-policy']
+    maxmemory = client.config_get('maxmemory')['maxmemory']
     yield
     for key, value in saved.items():
         with open('/proc/sys/' + key.replace('.', '/'), 'w') as stream:
             stream.write(value + '\n')
     client.config_set('maxmemory-policy', policy)
+    client.config_set('maxmemory', maxmemory)
     client.close()
     connection = psycopg2.connect(host=postgres['host'], port=postgres['port'], user='postgres',
                                   password=postgres['password'], dbname='postgres')
@@ -68,7 +70,9 @@ def test_tune_playbook(tmp_path, postgres, redis_server, restored):
     extra.write_text(json.dumps({
         'ansible_connection': 'local',
         'ansible_python_interpreter': str(REPO / '.venv' / 'bin' / 'python'),
-        'tuning_profiles': ['memory', 'logcaster_limits', 'postgres_004', 'redis_004'],
+        'tuning_profiles': ['memory', 'logcaster_limits', 'postgres_004', 'redis_004', 'redis_memory'],
+        # Redis answers CONFIG GET maxmemory in bytes: 1gb must read as 1073741824 on the second run
+        'tuning_extra_catalog': {'redis_memory': {'redis': {'maxmemory': '1gb'}}},
         'tuning_sysctl_dropin_dir': str(tmp_path / 'sysctl.d'),
         'tuning_sysctl_search_dirs': [str(tmp_path / 'sysctl.d')],
         'tuning_sysctl_conf': str(tmp_path / 'sysctl.conf'),
@@ -96,7 +100,8 @@ def test_tune_playbook(tmp_path, postgres, redis_server, restored):
     report = json.loads((tmp_path / 'reports' / 'localhost.json').read_text())
     assert sorted(report['sysctl']['set']) == sorted(k for k in VM if before[k] != VM[k])
     assert 'max_connections' in report['postgres']['pending_restart']
-    assert report['redis']['set'] == (['maxmemory-policy'] if policy != 'allkeys-lru' else [])
+    assert client.config_get('maxmemory')['maxmemory'] == '1073741824'
+    assert report['redis']['set'] == (['maxmemory-policy'] if policy != 'allkeys-lru' else []) + ['maxmemory']
     assert 'runs without a config file' in out  # the fixture's Redis has none
 
     changed, out = playbook(str(extra))
@@ -104,4 +109,20 @@ def test_tune_playbook(tmp_path, postgres, redis_server, restored):
     report = json.loads((tmp_path / 'reports' / 'localhost.json').read_text())
     assert report['sysctl']['set'] == [] and report['redis']['set'] == []
     assert 'max_connections' in report['postgres']['pending_restart']
+
+    # Reverting postgres_004: its parameters are taken back with ALTER SYSTEM RESET
+    settings = json.loads(extra.read_text())
+    settings.update(tuning_profiles=['memory', 'logcaster_limits', 'redis_004', 'redis_memory'],
+                    tuning_postgres_reset=['max_connections', 'shared_buffers', 'effective_cache_size',
+                                           'work_mem', 'maintenance_work_mem', 'random_page_cost'])
+    extra.write_text(json.dumps(settings))
+    changed, out = playbook(str(extra))
+    assert changed == 1, out
+    report = json.loads((tmp_path / 'reports' / 'localhost.json').read_text())
+    reset = report['postgres']['changes']
+    assert set(c['action'] for c in reset) == {'reset'}
+    assert 'max_connections' in [c['name'] for c in reset] and 'random_page_cost' not in [c['name'] for c in reset]
+    assert report['postgres']['pending_restart'] == []  # 200 connections never ran: nothing waits
+    with open(postgres['data'] + '/postgresql.auto.conf') as stream:
+        assert 'max_connections' not in stream.read()
     client.close()
