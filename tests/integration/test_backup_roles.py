@@ -14,22 +14,10 @@ import sqlite3
 import subprocess
 import xml.etree.ElementTree as ET
 
-import psycopg2
 import pytest
 
+from pgclient import sql
 from conftest import ANSIBLE_CONFIG, ANSIBLE_PLAYBOOK, OUTPUT, PYTHON, REPO
-
-
-def sql(pg, database, statement):
-    connection = psycopg2.connect(host=pg['host'], port=pg['port'], user=pg['user'], password=pg['password'],
-                                  dbname=database)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-            return cursor.fetchall() if cursor.description else None
-    finally:
-        connection.close()
 
 
 def tree_digest(root):

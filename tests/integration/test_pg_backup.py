@@ -14,8 +14,9 @@ import subprocess
 import threading
 from pathlib import Path
 
-import psycopg2
 import pytest
+
+from pgclient import sql
 
 WRONG_PASSWORD = 'Wr0ng-backup-pass-91c3'
 
@@ -25,23 +26,6 @@ WRONG_PASSWORD = 'Wr0ng-backup-pass-91c3'
 @pytest.fixture(scope='module')
 def pg(postgres):
     return postgres
-
-
-def connect(pg, database='postgres'):
-    connection = psycopg2.connect(host=pg['host'], port=pg['port'], user=pg['user'], password=pg['password'],
-                                  dbname=database)
-    connection.autocommit = True
-    return connection
-
-
-def sql(pg, database, statement):
-    connection = connect(pg, database)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-            return cursor.fetchall() if cursor.description else None
-    finally:
-        connection.close()
 
 
 def make_database(pg, name, rows=20000):

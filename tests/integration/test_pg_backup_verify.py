@@ -12,16 +12,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-
-def sql(pg, database, statement):
-    connection = psycopg2.connect(host=pg['host'], port=pg['port'], user=pg['user'], password=pg['password'],
-                                  dbname=database)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        connection.close()
+from pgclient import sql
 
 
 @pytest.fixture(scope='module')

@@ -15,28 +15,12 @@ import psycopg2
 import pytest
 
 from ansible_collections.runbook.ops.plugins.module_utils.pgbackup import scratch_name
+from pgclient import connect, sql
 
 
 @pytest.fixture(scope='module')
 def pg(postgres):
     return postgres
-
-
-def connect(pg, database='postgres', **kwargs):
-    connection = psycopg2.connect(host=pg['host'], port=pg['port'], user=pg['user'], password=pg['password'],
-                                  dbname=database, **kwargs)
-    connection.autocommit = True
-    return connection
-
-
-def sql(pg, database, statement):
-    connection = connect(pg, database)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-            return cursor.fetchall() if cursor.description else None
-    finally:
-        connection.close()
 
 
 def make_database(pg, name, rows=2000):
